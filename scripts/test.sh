@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the Go tests against a throwaway MariaDB and headless Chromium (see
+# testenv.sh). Extra arguments go to `go test`; without a package argument
+# the whole module (./...) is tested:
+#     scripts/test.sh                        # everything
+#     scripts/test.sh ./models/... -run Foo  # some packages, some tests
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# shellcheck source=scripts/testenv.sh
+. scripts/testenv.sh
+testenv_setup
+
+# A package argument looks like ./x, ../x, x/... or the module path; flag
+# values (-run Foo) do not.
+pkgs=(./...)
+for a in "$@"; do
+	case $a in
+	./* | ../* | */... | ... | github.com/dingfluence/*) pkgs=() ;;
+	esac
+done
+
+status=0
+go test -count=1 -timeout 30m "${pkgs[@]}" "$@" || status=$?
+exit "$status" # the EXIT trap stops MariaDB and keeps this status

@@ -1,0 +1,48 @@
+// dingfluence browser glue, loaded after htmx. It is a file and not an inline
+// <script> because the Content-Security-Policy forbids inline scripts.
+(function () {
+  "use strict";
+
+  if (window.htmx) {
+    // htmx would inject a <style> for .htmx-indicator, which a CSP without
+    // 'unsafe-inline' styles blocks; app.css has those rules instead.
+    // (Set here, before DOMContentLoaded, i.e. before htmx reads its config.)
+    htmx.config.includeIndicatorStyles = false;
+    // No eval-based features (hx-on, js: values): the CSP forbids eval.
+    htmx.config.allowEval = false;
+  }
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  // Send the CSRF token with every state-changing htmx request. The meta tag
+  // is read each time, so a page swapped in by hx-boost brings its own token.
+  document.addEventListener("htmx:configRequest", function (evt) {
+    var verb = String(evt.detail.verb || "get").toUpperCase();
+    if (verb === "GET" || verb === "HEAD" || verb === "OPTIONS") {
+      return;
+    }
+    var token = csrfToken();
+    if (token) {
+      evt.detail.headers["X-CSRF-Token"] = token;
+    }
+  });
+
+  // AUI's web components (dropdowns, progress bars, <aui-tabs>) set
+  // themselves up when htmx swaps them in, but class-based tabs
+  // (div.aui-tabs) are only wired up once on DOM ready: redo that for swapped
+  // content. Dropping the old resize handler first stops setup() from adding
+  // one more per swap; initialising a tab group twice is a no-op in AUI.
+  document.addEventListener("htmx:load", function (evt) {
+    var elt = evt.detail && evt.detail.elt;
+    if (!elt || !elt.querySelector || !window.AJS || !AJS.tabs || !window.jQuery) {
+      return;
+    }
+    if ((elt.matches && elt.matches(".aui-tabs")) || elt.querySelector(".aui-tabs")) {
+      jQuery(window).off("resize.aui-tabs");
+      AJS.tabs.setup();
+    }
+  });
+})();

@@ -1,0 +1,36 @@
+// Package static holds the browser assets served by dingfluence: our own
+// app.css and app.js and the vendored AUI, jQuery and htmx under vendor/
+// (refreshed by `make assets`, see scripts/vendor-assets.sh). They are
+// embedded, so the binary needs no files next to it.
+package static
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// Files holds the assets with paths relative to this directory, e.g.
+// "app.css" or "vendor/htmx/htmx.min.js". An embed.FS is read-only, so it is
+// safe to share.
+//
+//go:embed app.css app.js vendor
+var Files embed.FS
+
+// FS returns the assets as an fs.FS rooted at this directory.
+func FS() fs.FS { return Files }
+
+// Stylesheets are the CSS files every page includes, in this order, as paths
+// inside FS (prefix them with the URL the FS is served under).
+var Stylesheets = []string{
+	"vendor/aui/aui-prototyping.css",
+	"app.css",
+}
+
+// Scripts are the JS files every page includes, in this order: AUI needs
+// window.jQuery, and app.js configures htmx before it initialises.
+var Scripts = []string{
+	"vendor/jquery/jquery.min.js",
+	"vendor/aui/aui-prototyping.js",
+	"vendor/htmx/htmx.min.js",
+	"app.js",
+}
