@@ -1,0 +1,145 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// settingsID is the primary key of the single settings row.
+const settingsID = 1
+
+// ActionSettingsUpdate is the audit action SaveSettings records.
+const ActionSettingsUpdate = "settings.update"
+
+// Settings is the single configuration row (id 1).
+type Settings struct {
+	ID      uint   `gorm:"column:id;primaryKey"`
+	AgentID int64  `gorm:"column:agent_id"`
+	AppKey  string `gorm:"column:app_key"`
+	// AppSecret is the plaintext secret; it lives in memory only and is stored sealed.
+	AppSecret string `gorm:"-"`
+	// AppSecretSealed is the secretbox.SealString output of AppSecret.
+	AppSecretSealed string `gorm:"column:app_secret_sealed"`
+	// HasSecret reports, after LoadSettings, whether a readable secret is stored.
+	HasSecret            bool           `gorm:"-"`
+	TokenURL             string         `gorm:"column:token_url"`
+	SendMessageURL       string         `gorm:"column:send_message_url"`
+	SubDepartmentURL     string         `gorm:"column:sub_department_url"`
+	DepartmentDetailURL  string         `gorm:"column:department_detail_url"`
+	DepartmentUserIDsURL string         `gorm:"column:department_user_ids_url"`
+	UserProfileURL       string         `gorm:"column:user_profile_url"`
+	UserByMobileURL      string         `gorm:"column:user_by_mobile_url"`
+	MatchingMethod       MatchingMethod `gorm:"column:matching_method"`
+	Enabled              bool           `gorm:"column:enabled"`
+	UpdatedAt            time.Time      `gorm:"column:updated_at"`
+}
+
+// TableName implements gorm's tabler.
+func (Settings) TableName() string { return "settings" }
+
+// DefaultSettings returns the configuration used until an admin saves one: DingTalk's
+// public API endpoints, e-mail matching, notifications off.
+func DefaultSettings() Settings {
+	return Settings{
+		ID:                   settingsID,
+		TokenURL:             "https://oapi.dingtalk.com/gettoken",
+		SendMessageURL:       "https://oapi.dingtalk.com/topapi/message/corpconversation/asyncsend_v2",
+		SubDepartmentURL:     "https://oapi.dingtalk.com/topapi/v2/department/listsub",
+		DepartmentDetailURL:  "https://oapi.dingtalk.com/topapi/v2/department/get",
+		DepartmentUserIDsURL: "https://oapi.dingtalk.com/topapi/user/listid",
+		UserProfileURL:       "https://oapi.dingtalk.com/topapi/v2/user/get",
+		UserByMobileURL:      "https://oapi.dingtalk.com/topapi/v2/user/getbymobile",
+		MatchingMethod:       MatchEmail,
+	}
+}
+
+// LoadSettings returns the stored settings with the secret decrypted, or DefaultSettings
+// when none were saved. If the secret cannot be decrypted (the key changed) it returns the
+// settings without it (HasSecret false) together with ErrSecretUnreadable, so the settings
+// page can still show them and let an admin enter the secret again.
+func (s *Store) LoadSettings(ctx context.Context) (Settings, error) {
+	return s.loadSettings(s.db.WithContext(ctx))
+}
+
+func (s *Store) loadSettings(db *gorm.DB) (Settings, error) {
+	var set Settings
+	err := db.Where("id = ?", settingsID).Take(&set).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return DefaultSettings(), nil
+	}
+	if err != nil {
+		return Settings{}, dbError("load settings", err)
+	}
+	if set.AppSecretSealed == "" {
+		return set, nil
+	}
+	secret, err := s.box.OpenString(set.AppSecretSealed)
+	if err != nil {
+		return set, fmt.Errorf("load settings: app secret: %w", errors.Join(ErrSecretUnreadable, err))
+	}
+	set.AppSecret, set.HasSecret = secret, true
+	return set, nil
+}
+
+// SaveSettings stores set; an empty set.AppSecret keeps the stored secret. In the same
+// transaction it writes an audit entry ("settings.update") naming the changed fields.
+func (s *Store) SaveSettings(ctx context.Context, set Settings, actor string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The old secret is only compared, so an unreadable one is no reason to refuse a save
+		// (entering a new secret is how an admin recovers from a key change).
+		old, err := s.loadSettings(tx)
+		if err != nil && !errors.Is(err, ErrSecretUnreadable) {
+			return fmt.Errorf("save settings: %w", err)
+		}
+
+		set.ID = settingsID
+		set.AppSecretSealed = old.AppSecretSealed
+		secretChanged := set.AppSecret != "" && set.AppSecret != old.AppSecret
+		if secretChanged {
+			sealed, err := s.box.SealString(set.AppSecret)
+			if err != nil {
+				return fmt.Errorf("save settings: seal app secret: %w", err)
+			}
+			set.AppSecretSealed = sealed
+		}
+
+		// Upsert, because two admins saving the very first settings would both insert id 1.
+		if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&set).Error; err != nil {
+			return dbError("save settings", err)
+		}
+		return audit(tx, actor, ActionSettingsUpdate, settingsChanges(old, set, secretChanged))
+	})
+}
+
+// settingsChanges describes which fields differ, by name only, so no value (least of all
+// the secret) reaches the audit log.
+func settingsChanges(old, set Settings, secretChanged bool) string {
+	var changed []string
+	add := func(name string, differs bool) {
+		if differs {
+			changed = append(changed, name)
+		}
+	}
+	add("agentId", old.AgentID != set.AgentID)
+	add("appKey", old.AppKey != set.AppKey)
+	add("appSecret", secretChanged)
+	add("tokenUrl", old.TokenURL != set.TokenURL)
+	add("sendMessageUrl", old.SendMessageURL != set.SendMessageURL)
+	add("subDepartmentUrl", old.SubDepartmentURL != set.SubDepartmentURL)
+	add("departmentDetailUrl", old.DepartmentDetailURL != set.DepartmentDetailURL)
+	add("departmentUserIdsUrl", old.DepartmentUserIDsURL != set.DepartmentUserIDsURL)
+	add("userProfileUrl", old.UserProfileURL != set.UserProfileURL)
+	add("userByMobileUrl", old.UserByMobileURL != set.UserByMobileURL)
+	add("matchingMethod", old.MatchingMethod != set.MatchingMethod)
+	add("enabled", old.Enabled != set.Enabled)
+	if len(changed) == 0 {
+		return "no changes"
+	}
+	return "changed: " + strings.Join(changed, ", ")
+}
