@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/gormstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"gorm.io/gorm"
+
+	"github.com/dingfluence/dingfluence/auth"
+	"github.com/dingfluence/dingfluence/dingtalk"
+	"github.com/dingfluence/dingfluence/handlers"
+	"github.com/dingfluence/dingfluence/locale"
+	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/secretbox"
+	"github.com/dingfluence/dingfluence/settings"
+)
+
+// App is the assembled application: every service wired once, here.
+type App struct {
+	Handler  http.Handler
+	Store    *models.Store
+	db       *gorm.DB
+	sessions *gormstore.GORMStore
+}
+
+// newApp opens the database and builds the services and routes. Anything it
+// must tell the operator once (a generated admin password) goes to notice.
+func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writer) (*App, error) {
+	key, created, err := secretbox.LoadKey(cfg.SecretKey, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("load secret key: %w", err)
+	}
+	if created {
+		logger.Warn("generated a new secret key; back it up, secrets stored with it cannot be read without it", slog.String("dir", cfg.DataDir))
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	db, err := models.Open(cfg.DB, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	store := models.NewStore(db, box)
+
+	sessions := scs.New()
+	// Expired sessions are swept every 30 minutes; each replica sweeps, which
+	// is harmless (a DELETE of expired rows).
+	sessionStore, err := gormstore.NewWithCleanupInterval(db, 30*time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("session store: %w", err)
+	}
+	sessions.Store = sessionStore
+	sessions.Lifetime = 12 * time.Hour
+	sessions.IdleTimeout = 2 * time.Hour
+	sessions.Cookie.Name = "df_session"
+	sessions.Cookie.HttpOnly = true
+	sessions.Cookie.SameSite = http.SameSiteLaxMode
+	sessions.Cookie.Secure = cfg.secureCookies()
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	dtMetrics := dingtalk.NewMetrics(registry)
+	clientOptions := func(c *dingtalk.Config) {
+		c.Metrics = dtMetrics
+		c.Logger = logger
+	}
+
+	throttle := auth.NewThrottle(5, 30*time.Second, nil)
+	authService, err := auth.NewService(store, throttle, logger)
+	if err != nil {
+		return nil, err
+	}
+	generated, err := authService.EnsureAdmin(ctx, cfg.AdminPassword)
+	if err != nil {
+		return nil, err
+	}
+	if generated != "" {
+		logger.Warn("created the local admin account with a generated password; it is shown once")
+		fmt.Fprintf(notice, "\n  dingfluence admin account\n    username: %s\n    password: %s\n  (set DINGFLUENCE_ADMIN_PASSWORD to choose your own)\n\n", auth.AdminUsername, generated)
+	}
+
+	bundle, err := locale.NewBundle()
+	if err != nil {
+		return nil, err
+	}
+
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	// Behind a reverse proxy on a private network the client address comes
+	// from X-Forwarded-For; from anywhere else the header is ignored, so it
+	// cannot be forged to dodge sign-in throttling.
+	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	handlers.New(handlers.Deps{
+		Users:         store,
+		DB:            store,
+		Auth:          authService,
+		Settings:      settings.New(store, clientOptions, logger),
+		Sessions:      sessions,
+		Locales:       bundle,
+		Logger:        logger,
+		Metrics:       registry,
+		SecureCookies: cfg.secureCookies(),
+	}).Register(e)
+	return &App{Handler: e, Store: store, db: db, sessions: sessionStore}, nil
+}
+
+// Close stops background work and releases the database.
+func (a *App) Close() error {
+	a.sessions.StopCleanup()
+	sqlDB, err := a.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is everything configured outside the browser. Each field is read
+// from its environment variable, then from a flag of the same name
+// (-DINGFLUENCE_ADDR=…), the flag winning.
+type Config struct {
+	Addr          string `env:"DINGFLUENCE_ADDR" envDefault:":8080"`
+	DB            string `env:"DINGFLUENCE_DB" envDefault:"sqlite://data/dingfluence.db"`
+	DataDir       string `env:"DINGFLUENCE_DATA_DIR"`
+	SecretKey     string `env:"DINGFLUENCE_SECRET_KEY"`
+	AdminPassword string `env:"DINGFLUENCE_ADMIN_PASSWORD"`
+	BaseURL       string `env:"DINGFLUENCE_BASE_URL" envDefault:"http://localhost:8080"`
+	LogFormat     string `env:"DINGFLUENCE_LOG_FORMAT" envDefault:"text"`
+}
+
+// loadConfig reads the environment and then args.
+func loadConfig(args []string) (Config, error) {
+	var cfg Config
+	if err := env.Parse(&cfg); err != nil {
+		return cfg, fmt.Errorf("read environment: %w", err)
+	}
+	fs := flag.NewFlagSet("dingfluence", flag.ContinueOnError)
+	fs.StringVar(&cfg.Addr, "DINGFLUENCE_ADDR", cfg.Addr, "address to listen on")
+	fs.StringVar(&cfg.DB, "DINGFLUENCE_DB", cfg.DB, "database: sqlite://path or mysql://user:pass@tcp(host:3306)/db")
+	fs.StringVar(&cfg.DataDir, "DINGFLUENCE_DATA_DIR", cfg.DataDir, "directory for the generated secret key (default: beside the SQLite file, else ./data)")
+	fs.StringVar(&cfg.SecretKey, "DINGFLUENCE_SECRET_KEY", cfg.SecretKey, "key that encrypts secrets at rest (generated into the data dir when empty)")
+	fs.StringVar(&cfg.AdminPassword, "DINGFLUENCE_ADMIN_PASSWORD", cfg.AdminPassword, "password of the local admin account (generated and printed once when empty)")
+	fs.StringVar(&cfg.BaseURL, "DINGFLUENCE_BASE_URL", cfg.BaseURL, "public URL of this app")
+	fs.StringVar(&cfg.LogFormat, "DINGFLUENCE_LOG_FORMAT", cfg.LogFormat, "text or json")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
+		if path, ok := strings.CutPrefix(cfg.DB, "sqlite://"); ok {
+			cfg.DataDir = filepath.Dir(path)
+		}
+	}
+	return cfg, nil
+}
+
+// secureCookies reports whether the app is reached over https, so cookies
+// must never travel over plain http.
+func (c Config) secureCookies() bool {
+	return strings.HasPrefix(strings.ToLower(c.BaseURL), "https://")
+}

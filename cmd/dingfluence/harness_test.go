@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/dingfluence/dingfluence/auth"
+	"github.com/dingfluence/dingfluence/models"
+)
+
+const testAdminPassword = "correct-horse-battery"
+
+// testApp is the whole application, wired exactly as main wires it, served
+// over real HTTP on loopback.
+type testApp struct {
+	*App
+	URL string
+}
+
+// startApp runs the app on a fresh SQLite database.
+func startApp(t *testing.T) *testApp {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := Config{
+		DB:            "sqlite://" + filepath.Join(dir, "dingfluence.db"),
+		DataDir:       dir,
+		AdminPassword: testAdminPassword,
+		BaseURL:       "http://127.0.0.1",
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	app, err := newApp(context.Background(), cfg, logger, io.Discard)
+	if err != nil {
+		t.Fatalf("start app: %v", err)
+	}
+	srv := httptest.NewServer(app.Handler)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = app.Close()
+	})
+	return &testApp{App: app, URL: srv.URL}
+}
+
+// addUser creates an enabled local account.
+func (a *testApp) addUser(t *testing.T, username, password string, admin bool) models.User {
+	t.Helper()
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := models.User{Username: username, DisplayName: username, PasswordHash: hash, IsAdmin: admin, Enabled: true}
+	if err := a.Store.CreateUser(context.Background(), &u); err != nil {
+		t.Fatalf("create user %s: %v", username, err)
+	}
+	return u
+}
+
+// client is a cookie-keeping HTTP client that does not follow redirects, so
+// tests see exactly what the server answered.
+func newClient(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+// get fetches path and returns the status, body and the page's CSRF token.
+func get(t *testing.T, c *http.Client, base, path string) (int, string, string) {
+	t.Helper()
+	res, err := c.Get(base + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	token := ""
+	if m := csrfField.FindSubmatch(body); m != nil {
+		token = string(m[1])
+	}
+	return res.StatusCode, string(body), token
+}
+
+// post submits form to path and returns the response with its body read.
+func post(t *testing.T, c *http.Client, base, path string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	res, err := c.Post(base+path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// signIn logs in through the form and fails the test unless it worked.
+func signIn(t *testing.T, c *http.Client, base, username, password string) {
+	t.Helper()
+	_, _, token := get(t, c, base, "/login")
+	res, body := post(t, c, base, "/login", url.Values{"username": {username}, "password": {password}, "_csrf": {token}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in as %s: status %d, body %.300s", username, res.StatusCode, body)
+	}
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestAccessControl(t *testing.T) {
+	app := startApp(t)
+	app.addUser(t, "alice", "alice-password-1", false)
+
+	anonymous := newClient(t)
+	member := newClient(t)
+	signIn(t, member, app.URL, "alice", "alice-password-1")
+	admin := newClient(t)
+	signIn(t, admin, app.URL, "admin", testAdminPassword)
+
+	tests := []struct {
+		name         string
+		client       *http.Client
+		path         string
+		wantStatus   int
+		wantLocation string
+	}{
+		{"anonymous is sent to sign in", anonymous, "/admin/dingtalk/settings", http.StatusSeeOther, "/login?next=%2Fadmin%2Fdingtalk%2Fsettings"},
+		{"anonymous profile is sent to sign in", anonymous, "/profile", http.StatusSeeOther, "/login?next=%2Fprofile"},
+		{"non-admin is forbidden", member, "/admin/dingtalk/settings", http.StatusForbidden, ""},
+		{"non-admin sees own profile", member, "/profile", http.StatusOK, ""},
+		{"admin sees settings", admin, "/admin/dingtalk/settings", http.StatusOK, ""},
+		{"probes are public", anonymous, "/healthz", http.StatusOK, ""},
+		{"readiness checks the database", anonymous, "/readyz", http.StatusOK, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := tt.client.Get(app.URL + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.wantStatus {
+				t.Fatalf("status = %d, want %d", res.StatusCode, tt.wantStatus)
+			}
+			if got := res.Header.Get("Location"); got != tt.wantLocation {
+				t.Fatalf("Location = %q, want %q", got, tt.wantLocation)
+			}
+		})
+	}
+
+	t.Run("non-admin cannot save settings either", func(t *testing.T) {
+		_, _, token := get(t, member, app.URL, "/profile")
+		res, _ := post(t, member, app.URL, "/admin/dingtalk/settings", url.Values{"_csrf": {token}, "agentId": {"1"}})
+		if res.StatusCode != http.StatusForbidden {
+			t.Fatalf("status = %d, want 403", res.StatusCode)
+		}
+	})
+}
+
+func TestCSRF(t *testing.T) {
+	app := startApp(t)
+	admin := newClient(t)
+	signIn(t, admin, app.URL, "admin", testAdminPassword)
+	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/settings")
+
+	form := validSettingsForm("http://127.0.0.1:1")
+	tests := []struct {
+		name    string
+		token   string
+		header  map[string]string
+		want    int
+		changed bool
+	}{
+		{"missing token", "", nil, http.StatusForbidden, false},
+		{"wrong token", "not-the-token", nil, http.StatusForbidden, false},
+		{"cross-site browser request", token, map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden, false},
+		{"valid token", token, nil, http.StatusSeeOther, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := url.Values{}
+			for k, v := range form {
+				f[k] = v
+			}
+			f.Set("appKey", "key-"+strings.ReplaceAll(tt.name, " ", "-"))
+			if tt.token != "" {
+				f.Set("_csrf", tt.token)
+			}
+			req, _ := http.NewRequest(http.MethodPost, app.URL+"/admin/dingtalk/settings", strings.NewReader(f.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			res, err := admin.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tt.want {
+				t.Fatalf("status = %d, want %d", res.StatusCode, tt.want)
+			}
+			set, err := app.Store.LoadSettings(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed := set.AppKey == f.Get("appKey"); changed != tt.changed {
+				t.Fatalf("settings changed = %v, want %v", changed, tt.changed)
+			}
+		})
+	}
+
+	t.Run("htmx request with the header token", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, app.URL+"/admin/dingtalk/settings/test", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("HX-Request", "true")
+		req.Header.Set("X-CSRF-Token", token)
+		res, err := admin.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("status = %d, want 200", res.StatusCode)
+		}
+	})
+}
+
+func TestLoginThrottling(t *testing.T) {
+	app := startApp(t)
+	c := newClient(t)
+	_, _, token := get(t, c, app.URL, "/login")
+	attempt := func(password string) (*http.Response, string) {
+		return post(t, c, app.URL, "/login", url.Values{"username": {"admin"}, "password": {password}, "_csrf": {token}})
+	}
+	for i := 1; i <= 5; i++ {
+		res, body := attempt("wrong-password")
+		if res.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "username or password is incorrect") {
+			t.Fatalf("attempt %d: status %d, want 401 with a message", i, res.StatusCode)
+		}
+	}
+	// The sixth attempt is refused even with the right password.
+	res, body := attempt(testAdminPassword)
+	if res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("status = %d, want 429", res.StatusCode)
+	}
+	if res.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many failed attempts") {
+		t.Fatalf("throttled answer lacks Retry-After or message: %q", res.Header.Get("Retry-After"))
+	}
+
+	// Another address is not locked out of the account.
+	other := newClient(t)
+	_, _, otherToken := get(t, other, app.URL, "/login")
+	req, _ := http.NewRequest(http.MethodPost, app.URL+"/login", strings.NewReader(url.Values{"username": {"admin"}, "password": {testAdminPassword}, "_csrf": {otherToken}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	res2, err := other.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2.Body.Close()
+	if res2.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in from another address: status %d, want 303", res2.StatusCode)
+	}
+}
+
+func TestSessionCookieFlags(t *testing.T) {
+	app := startApp(t)
+	c := newClient(t)
+	_, _, token := get(t, c, app.URL, "/login")
+	res, _ := post(t, c, app.URL, "/login", url.Values{"username": {"admin"}, "password": {testAdminPassword}, "_csrf": {token}})
+	var found bool
+	for _, ck := range res.Cookies() {
+		if ck.Name != "df_session" {
+			continue
+		}
+		found = true
+		if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode {
+			t.Fatalf("session cookie HttpOnly=%v SameSite=%v, want HttpOnly and Lax", ck.HttpOnly, ck.SameSite)
+		}
+	}
+	if !found {
+		t.Fatal("sign-in set no session cookie")
+	}
+}
+
+// validSettingsForm is a complete, valid settings form pointing every
+// DingTalk URL at base.
+func validSettingsForm(base string) url.Values {
+	return url.Values{
+		"agentId":             {"123456"},
+		"appKey":              {"ding-app-key"},
+		"appSecret":           {"ding-app-secret"},
+		"tokenUrl":            {base + "/gettoken"},
+		"sendMessageUrl":      {base + "/topapi/message/corpconversation/asyncsend_v2"},
+		"subDepartmentUrl":    {base + "/topapi/v2/department/listsub"},
+		"departmentDetailUrl": {base + "/topapi/v2/department/get"},
+		"departmentUsersUrl":  {base + "/topapi/user/listid"},
+		"userProfileUrl":      {base + "/topapi/v2/user/get"},
+		"userByMobileUrl":     {base + "/topapi/v2/user/getbymobile"},
+		"matchingMethod":      {"email"},
+		"enabled":             {"yes"},
+	}
+}

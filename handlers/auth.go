@@ -1,0 +1,64 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dingfluence/dingfluence/auth"
+	"github.com/dingfluence/dingfluence/views"
+)
+
+func (h *Handlers) loginForm(c echo.Context) error {
+	if currentUser(c) != nil {
+		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+	}
+	return render(c, http.StatusOK, views.Login(h.page(c, "login.title", ""), views.LoginView{Next: safeNext(c.QueryParam("next"))}))
+}
+
+func (h *Handlers) login(c echo.Context) error {
+	username, password := c.FormValue("username"), c.FormValue("password")
+	next := safeNext(c.FormValue("next"))
+	ctx := c.Request().Context()
+	u, err := h.Auth.Authenticate(ctx, username, password, c.RealIP())
+	var throttled *auth.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(throttled.RetryAfter.Seconds()))))
+		msg := t(c, "login.throttled", map[string]any{"Seconds": int(math.Ceil(throttled.RetryAfter.Seconds()))})
+		return render(c, http.StatusTooManyRequests, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: msg}))
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		return render(c, http.StatusUnauthorized, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: t(c, "login.invalid")}))
+	case err != nil:
+		return fmt.Errorf("sign in: %w", err)
+	}
+	// A new token on sign-in, so a session id planted before cannot be
+	// carried into the signed-in session.
+	if err := h.Sessions.RenewToken(ctx); err != nil {
+		return fmt.Errorf("renew session: %w", err)
+	}
+	h.Sessions.Put(ctx, sessionUserID, int(u.ID))
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+func (h *Handlers) logout(c echo.Context) error {
+	if err := h.Sessions.Destroy(c.Request().Context()); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// home sends admins to the console and everybody else to their profile.
+func (h *Handlers) home(c echo.Context) error {
+	if u := currentUser(c); u != nil && u.IsAdmin {
+		return c.Redirect(http.StatusSeeOther, "/admin")
+	}
+	return c.Redirect(http.StatusSeeOther, "/profile")
+}
+
+func (h *Handlers) adminHome(c echo.Context) error {
+	return c.Redirect(http.StatusSeeOther, "/admin/dingtalk/settings")
+}

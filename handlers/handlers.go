@@ -1,0 +1,65 @@
+// Package handlers turns HTTP requests into service calls and rendered
+// views. Handlers stay thin: bind, validate, call one service, render.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dingfluence/dingfluence/auth"
+	"github.com/dingfluence/dingfluence/locale"
+	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/settings"
+)
+
+// UserStore is what the handlers read and write about the people using the app.
+type UserStore interface {
+	UserByID(ctx context.Context, id uint) (models.User, error)
+	SetUserLocale(ctx context.Context, id uint, locale string) error
+}
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Deps are the services the handlers call.
+type Deps struct {
+	Users    UserStore
+	DB       Pinger
+	Auth     *auth.Service
+	Settings *settings.Service
+	Sessions *scs.SessionManager
+	Locales  *locale.Bundle
+	Logger   *slog.Logger
+	// Metrics receives the HTTP metrics and is served on /metrics.
+	Metrics *prometheus.Registry
+	// SecureCookies marks cookies Secure; on when the app is served over https.
+	SecureCookies bool
+}
+
+// Handlers serves every screen of the app.
+type Handlers struct {
+	Deps
+}
+
+// New builds the handlers.
+func New(d Deps) *Handlers {
+	return &Handlers{Deps: d}
+}
+
+// session keys
+const (
+	sessionUserID = "user_id"
+	sessionFlash  = "flash"
+)
+
+// contextKey names values the middleware puts on the echo context.
+const (
+	ctxUser      = "df.user"
+	ctxLocalizer = "df.localizer"
+	ctxCSRF      = "csrf"
+)

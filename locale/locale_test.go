@@ -1,0 +1,74 @@
+package locale
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+)
+
+func TestMatch(t *testing.T) {
+	b, err := NewBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		preferred, accept, want string
+	}{
+		{"", "zh-CN,zh;q=0.9,en;q=0.8", "zh-Hans"},
+		{"", "en-US,en;q=0.9", "en"},
+		{"", "fr-FR", "en"},
+		{"", "", "en"},
+		{"en", "zh-CN", "en"},
+		{"zh-Hans", "en-US", "zh-Hans"},
+		{"klingon", "zh-TW;q=0.5,zh-CN", "zh-Hans"},
+	}
+	for _, tt := range tests {
+		if got := b.Match(tt.preferred, tt.accept); got != tt.want {
+			t.Errorf("Match(%q, %q) = %q, want %q", tt.preferred, tt.accept, got, tt.want)
+		}
+	}
+}
+
+func TestTranslate(t *testing.T) {
+	b, err := NewBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := WithLocalizer(context.Background(), b.Localizer("zh-Hans"))
+	if got := T(ctx, "settings.title"); got != "钉钉设置" {
+		t.Fatalf("zh settings.title = %q", got)
+	}
+	if got := T(ctx, "login.throttled", map[string]any{"Seconds": 30}); got != "失败次数过多，请等待 30 秒后再试。" {
+		t.Fatalf("template data not applied: %q", got)
+	}
+	if got := T(ctx, "no.such.message"); got != "no.such.message" {
+		t.Fatalf("missing message = %q, want its id", got)
+	}
+}
+
+// Every English message has a Chinese translation and the other way round,
+// so no screen falls back to English piecemeal.
+func TestCataloguesHaveTheSameMessages(t *testing.T) {
+	read := func(tag string) map[string]string {
+		data, err := messageFiles.ReadFile("messages/" + tag + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	en, zh := read("en"), read("zh-Hans")
+	for id := range en {
+		if _, ok := zh[id]; !ok {
+			t.Errorf("zh-Hans lacks %q", id)
+		}
+	}
+	for id := range zh {
+		if _, ok := en[id]; !ok {
+			t.Errorf("en lacks %q", id)
+		}
+	}
+}

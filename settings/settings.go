@@ -1,0 +1,247 @@
+// Package settings validates and stores the DingTalk configuration and hands
+// out a DingTalk client built from it.
+package settings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/dingfluence/dingfluence/dingtalk"
+	"github.com/dingfluence/dingfluence/models"
+)
+
+// Form is the settings screen as submitted: every value a string, exactly as
+// typed, so a rejected form can be shown back unchanged.
+type Form struct {
+	AgentID             string `form:"agentId"`
+	AppKey              string `form:"appKey"`
+	AppSecret           string `form:"appSecret"`
+	TokenURL            string `form:"tokenUrl"`
+	SendMessageURL      string `form:"sendMessageUrl"`
+	SubDepartmentURL    string `form:"subDepartmentUrl"`
+	DepartmentDetailURL string `form:"departmentDetailUrl"`
+	DepartmentUsersURL  string `form:"departmentUsersUrl"`
+	UserProfileURL      string `form:"userProfileUrl"`
+	UserByMobileURL     string `form:"userByMobileUrl"`
+	MatchingMethod      string `form:"matchingMethod"`
+	Enabled             string `form:"enabled"`
+}
+
+// FormFrom fills a form from stored settings. The secret is never put back
+// into a form; HasSecret tells the screen to say one is set.
+func FormFrom(s models.Settings) Form {
+	f := Form{
+		AppKey:              s.AppKey,
+		TokenURL:            s.TokenURL,
+		SendMessageURL:      s.SendMessageURL,
+		SubDepartmentURL:    s.SubDepartmentURL,
+		DepartmentDetailURL: s.DepartmentDetailURL,
+		DepartmentUsersURL:  s.DepartmentUserIDsURL,
+		UserProfileURL:      s.UserProfileURL,
+		UserByMobileURL:     s.UserByMobileURL,
+		MatchingMethod:      string(s.MatchingMethod),
+		Enabled:             "no",
+	}
+	if s.AgentID != 0 {
+		f.AgentID = strconv.FormatInt(s.AgentID, 10)
+	}
+	if s.Enabled {
+		f.Enabled = "yes"
+	}
+	return f
+}
+
+// FieldErrors maps a form field name to the message id of what is wrong.
+type FieldErrors map[string]string
+
+// Store is what the service needs from the database.
+type Store interface {
+	LoadSettings(ctx context.Context) (models.Settings, error)
+	SaveSettings(ctx context.Context, set models.Settings, actor string) error
+}
+
+// ClientOptions are the parts of a DingTalk client that do not come from the
+// settings row (HTTP transport, metrics, pacing).
+type ClientOptions func(*dingtalk.Config)
+
+// Service validates, saves and applies the DingTalk settings.
+type Service struct {
+	store   Store
+	options ClientOptions
+	logger  *slog.Logger
+
+	mu     sync.Mutex
+	client *dingtalk.Client
+	built  dingtalk.Config // the config client was built from
+}
+
+// New builds the settings service. options may be nil.
+func New(store Store, options ClientOptions, logger *slog.Logger) *Service {
+	return &Service{store: store, options: options, logger: logger}
+}
+
+// Load returns the stored settings, or the defaults before the first save.
+func (s *Service) Load(ctx context.Context) (models.Settings, error) {
+	return s.store.LoadSettings(ctx)
+}
+
+// Validate checks f and returns the settings it describes. An empty
+// appSecret keeps the stored one.
+func Validate(f Form) (models.Settings, FieldErrors) {
+	errs := FieldErrors{}
+	var set models.Settings
+
+	if v := strings.TrimSpace(f.AgentID); v == "" {
+		errs["agentId"] = "settings.error.agentIdRequired"
+	} else if id, err := strconv.ParseInt(v, 10, 64); err != nil || id <= 0 {
+		errs["agentId"] = "settings.error.agentIdNumeric"
+	} else {
+		set.AgentID = id
+	}
+	set.AppKey = strings.TrimSpace(f.AppKey)
+	if set.AppKey == "" {
+		errs["appKey"] = "settings.error.appKeyRequired"
+	}
+	set.AppSecret = f.AppSecret
+
+	urls := []struct {
+		field string
+		value string
+		dest  *string
+	}{
+		{"tokenUrl", f.TokenURL, &set.TokenURL},
+		{"sendMessageUrl", f.SendMessageURL, &set.SendMessageURL},
+		{"subDepartmentUrl", f.SubDepartmentURL, &set.SubDepartmentURL},
+		{"departmentDetailUrl", f.DepartmentDetailURL, &set.DepartmentDetailURL},
+		{"departmentUsersUrl", f.DepartmentUsersURL, &set.DepartmentUserIDsURL},
+		{"userProfileUrl", f.UserProfileURL, &set.UserProfileURL},
+		{"userByMobileUrl", f.UserByMobileURL, &set.UserByMobileURL},
+	}
+	for _, u := range urls {
+		v := strings.TrimSpace(u.value)
+		if !isAbsoluteHTTPURL(v) {
+			errs[u.field] = "settings.error.urlAbsolute"
+		}
+		*u.dest = v
+	}
+
+	switch models.MatchingMethod(f.MatchingMethod) {
+	case models.MatchEmail, models.MatchJobNumber:
+		set.MatchingMethod = models.MatchingMethod(f.MatchingMethod)
+	default:
+		errs["matchingMethod"] = "settings.error.matchingMethod"
+	}
+	switch f.Enabled {
+	case "yes":
+		set.Enabled = true
+	case "no":
+		set.Enabled = false
+	default:
+		errs["enabled"] = "settings.error.enabled"
+	}
+	return set, errs
+}
+
+func isAbsoluteHTTPURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// Save validates f and stores it on behalf of actor. Field errors come back
+// with a nil error; the stored settings are untouched then.
+func (s *Service) Save(ctx context.Context, f Form, actor string) (FieldErrors, error) {
+	set, errs := Validate(f)
+	if len(errs) > 0 {
+		return errs, nil
+	}
+	if err := s.store.SaveSettings(ctx, set, actor); err != nil {
+		return nil, fmt.Errorf("save settings: %w", err)
+	}
+	s.logger.InfoContext(ctx, "settings saved", slog.String("actor", actor))
+	return nil, nil
+}
+
+// TestResult is the outcome of a connection test, ready to show.
+type TestResult struct {
+	OK      bool
+	Errcode int
+	Errmsg  string
+}
+
+// TestConnection fetches a token with the form's credentials and token URL
+// (the stored secret when the form leaves it empty), without saving.
+func (s *Service) TestConnection(ctx context.Context, f Form) (TestResult, error) {
+	secret := f.AppSecret
+	if secret == "" {
+		stored, err := s.store.LoadSettings(ctx)
+		if err != nil {
+			return TestResult{}, fmt.Errorf("load stored secret: %w", err)
+		}
+		secret = stored.AppSecret
+	}
+	tokenURL := strings.TrimSpace(f.TokenURL)
+	if !isAbsoluteHTTPURL(tokenURL) {
+		return TestResult{Errcode: -1, Errmsg: "Get Token URL must be an absolute http(s) URL"}, nil
+	}
+	cfg := dingtalk.Config{AppKey: strings.TrimSpace(f.AppKey), AppSecret: secret, Endpoints: dingtalk.DefaultEndpoints()}
+	cfg.Endpoints.Token = tokenURL
+	if s.options != nil {
+		s.options(&cfg)
+	}
+	// A connection test should answer quickly, not retry for a minute.
+	cfg.MaxRetries = 1
+	_, err := dingtalk.New(cfg).Token(ctx)
+	var dtErr *dingtalk.Error
+	switch {
+	case err == nil:
+		return TestResult{OK: true}, nil
+	case errors.As(err, &dtErr):
+		return TestResult{Errcode: dtErr.Code, Errmsg: dtErr.Errmsg}, nil
+	default:
+		return TestResult{Errcode: -1, Errmsg: err.Error()}, nil
+	}
+}
+
+// Client returns a DingTalk client for the stored settings. The client is
+// kept while the settings stay the same so its token and rate limiter are
+// shared by every caller.
+func (s *Service) Client(ctx context.Context) (*dingtalk.Client, error) {
+	set, err := s.store.LoadSettings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load settings: %w", err)
+	}
+	cfg := ClientConfig(set)
+	if s.options != nil {
+		s.options(&cfg)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client != nil && sameConnection(s.built, cfg) {
+		return s.client, nil
+	}
+	s.client, s.built = dingtalk.New(cfg), cfg
+	return s.client, nil
+}
+
+// ClientConfig maps stored settings to a DingTalk client configuration.
+func ClientConfig(set models.Settings) dingtalk.Config {
+	e := dingtalk.DefaultEndpoints()
+	e.Token = set.TokenURL
+	e.SendMessage = set.SendMessageURL
+	e.ListSubDepartments = set.SubDepartmentURL
+	e.GetDepartment = set.DepartmentDetailURL
+	e.ListUserIDs = set.DepartmentUserIDsURL
+	e.GetUser = set.UserProfileURL
+	e.GetUserByMobile = set.UserByMobileURL
+	return dingtalk.Config{AppKey: set.AppKey, AppSecret: set.AppSecret, AgentID: set.AgentID, Endpoints: e}
+}
+
+func sameConnection(a, b dingtalk.Config) bool {
+	return a.AppKey == b.AppKey && a.AppSecret == b.AppSecret && a.AgentID == b.AgentID && a.Endpoints == b.Endpoints
+}

@@ -1,0 +1,62 @@
+package settings
+
+import (
+	"testing"
+
+	"github.com/dingfluence/dingfluence/models"
+)
+
+func validForm() Form {
+	d := FormFrom(models.DefaultSettings())
+	d.AgentID = "836390886"
+	d.AppKey = "dingabc"
+	d.Enabled = "yes"
+	return d
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name      string
+		edit      func(*Form)
+		wantField string
+		wantMsg   string
+	}{
+		{"valid", func(*Form) {}, "", ""},
+		{"agentId missing", func(f *Form) { f.AgentID = " " }, "agentId", "settings.error.agentIdRequired"},
+		{"agentId not numeric", func(f *Form) { f.AgentID = "12a" }, "agentId", "settings.error.agentIdNumeric"},
+		{"agentId negative", func(f *Form) { f.AgentID = "-5" }, "agentId", "settings.error.agentIdNumeric"},
+		{"appKey missing", func(f *Form) { f.AppKey = "" }, "appKey", "settings.error.appKeyRequired"},
+		{"relative URL", func(f *Form) { f.TokenURL = "/gettoken" }, "tokenUrl", "settings.error.urlAbsolute"},
+		{"URL without scheme", func(f *Form) { f.UserByMobileURL = "oapi.dingtalk.com/x" }, "userByMobileUrl", "settings.error.urlAbsolute"},
+		{"ftp URL", func(f *Form) { f.SendMessageURL = "ftp://oapi.dingtalk.com/x" }, "sendMessageUrl", "settings.error.urlAbsolute"},
+		{"mobile is not a global method", func(f *Form) { f.MatchingMethod = "mobile" }, "matchingMethod", "settings.error.matchingMethod"},
+		{"enabled neither yes nor no", func(f *Form) { f.Enabled = "" }, "enabled", "settings.error.enabled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := validForm()
+			tt.edit(&f)
+			set, errs := Validate(f)
+			if tt.wantField == "" {
+				if len(errs) != 0 {
+					t.Fatalf("unexpected errors %v", errs)
+				}
+				if set.AgentID != 836390886 || !set.Enabled || set.TokenURL != models.DefaultSettings().TokenURL {
+					t.Fatalf("parsed settings wrong: %+v", set)
+				}
+				return
+			}
+			if len(errs) != 1 || errs[tt.wantField] != tt.wantMsg {
+				t.Fatalf("errors = %v, want only %s: %s", errs, tt.wantField, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestFormFromNeverCarriesTheSecret(t *testing.T) {
+	s := models.DefaultSettings()
+	s.AppSecret = "top-secret"
+	if f := FormFrom(s); f.AppSecret != "" {
+		t.Fatalf("form carries secret %q", f.AppSecret)
+	}
+}
