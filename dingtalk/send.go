@@ -1,0 +1,38 @@
+package dingtalk
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// SendWorkNotification sends msg as a work notification from the configured agent to
+// userIDs (1..MaxRecipients) and returns DingTalk's task id.
+//
+// Success means DingTalk accepted the task, not that anyone received it: over-limit and
+// duplicate messages are dropped silently and only show up in getsendresult.
+func (c *Client) SendWorkNotification(ctx context.Context, userIDs []string, msg Message) (taskID int64, err error) {
+	switch {
+	case len(userIDs) == 0:
+		return 0, ErrNoRecipients
+	case len(userIDs) > MaxRecipients:
+		return 0, fmt.Errorf("%w: got %d", ErrTooManyRecipients, len(userIDs))
+	}
+	raw, err := msg.Encode()
+	if err != nil {
+		return 0, err
+	}
+	req := struct {
+		AgentID    int64           `json:"agent_id"`
+		UserIDList string          `json:"userid_list"` // a comma string, as every SDK sends it
+		Msg        json.RawMessage `json:"msg"`
+	}{c.cfg.AgentID, strings.Join(userIDs, ","), raw}
+	var out struct {
+		TaskID int64 `json:"task_id"`
+	}
+	if err := c.call(ctx, apiSendMessage, req, &out); err != nil {
+		return 0, err
+	}
+	return out.TaskID, nil
+}
