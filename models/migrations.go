@@ -20,6 +20,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202611250001_initial", Migrate: migrate0001Initial},
 		{ID: "202611250002_users_locale_notify_own_changes", Migrate: migrate0002UsersLocaleNotifyOwn},
 		{ID: "202611250003_sessions", Migrate: migrate0003Sessions},
+		{ID: "202611250004_settings_user_list_and_sync_interval", Migrate: migrate0004SettingsUserListSyncInterval},
 	}
 }
 
@@ -151,4 +152,21 @@ func (m0003Session) TableName() string { return "sessions" }
 
 func migrate0003Sessions(db *gorm.DB) error {
 	return createTables(db, &m0003Session{})
+}
+
+// --- 202611250004_settings_user_list_and_sync_interval ---
+
+// m0004Settings adds the user-details list endpoint (bulk user syncs page through it, 100
+// users a call) and the scheduled sync interval. The column defaults fill the existing
+// row, so an upgraded installation gets DingTalk's endpoint and an hourly sync.
+type m0004Settings struct {
+	ID                  uint   `gorm:"column:id;primaryKey"`
+	UserListURL         string `gorm:"column:user_list_url;size:500;not null;default:'https://oapi.dingtalk.com/topapi/v2/user/list'"`
+	SyncIntervalMinutes int    `gorm:"column:sync_interval_minutes;not null;default:60"`
+}
+
+func (m0004Settings) TableName() string { return "settings" }
+
+func migrate0004SettingsUserListSyncInterval(db *gorm.DB) error {
+	return addColumns(db, &m0004Settings{}, "UserListURL", "SyncIntervalMinutes")
 }

@@ -142,6 +142,10 @@ func TestMigrateUpgradeKeepsData(t *testing.T) {
 			set.TokenURL != "https://dt.example/gettoken" || set.MatchingMethod != models.MatchJobNumber || !set.Enabled {
 			t.Errorf("settings after upgrade = %+v", set)
 		}
+		// Columns added later take their defaults on the existing row.
+		if set.UserListURL != models.DefaultSettings().UserListURL || set.SyncIntervalMinutes != 60 {
+			t.Errorf("added settings columns = %q, %d; want DingTalk's user list URL and 60", set.UserListURL, set.SyncIntervalMinutes)
+		}
 
 		entries, err := store.RecentAudit(ctx, 10)
 		if err != nil || len(entries) != 1 || entries[0].Details != "changed: appKey" || !entries[0].CreatedAt.Equal(created) {

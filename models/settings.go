@@ -27,17 +27,21 @@ type Settings struct {
 	// AppSecretSealed is the secretbox.SealString output of AppSecret.
 	AppSecretSealed string `gorm:"column:app_secret_sealed"`
 	// HasSecret reports, after LoadSettings, whether a readable secret is stored.
-	HasSecret            bool           `gorm:"-"`
-	TokenURL             string         `gorm:"column:token_url"`
-	SendMessageURL       string         `gorm:"column:send_message_url"`
-	SubDepartmentURL     string         `gorm:"column:sub_department_url"`
-	DepartmentDetailURL  string         `gorm:"column:department_detail_url"`
-	DepartmentUserIDsURL string         `gorm:"column:department_user_ids_url"`
-	UserProfileURL       string         `gorm:"column:user_profile_url"`
-	UserByMobileURL      string         `gorm:"column:user_by_mobile_url"`
-	MatchingMethod       MatchingMethod `gorm:"column:matching_method"`
-	Enabled              bool           `gorm:"column:enabled"`
-	UpdatedAt            time.Time      `gorm:"column:updated_at"`
+	HasSecret            bool   `gorm:"-"`
+	TokenURL             string `gorm:"column:token_url"`
+	SendMessageURL       string `gorm:"column:send_message_url"`
+	SubDepartmentURL     string `gorm:"column:sub_department_url"`
+	DepartmentDetailURL  string `gorm:"column:department_detail_url"`
+	DepartmentUserIDsURL string `gorm:"column:department_user_ids_url"`
+	UserProfileURL       string `gorm:"column:user_profile_url"`
+	UserByMobileURL      string `gorm:"column:user_by_mobile_url"`
+	// UserListURL pages through a department's user details, 100 a call.
+	UserListURL string `gorm:"column:user_list_url"`
+	// SyncIntervalMinutes is the period of the scheduled full org sync; 0 turns it off.
+	SyncIntervalMinutes int            `gorm:"column:sync_interval_minutes"`
+	MatchingMethod      MatchingMethod `gorm:"column:matching_method"`
+	Enabled             bool           `gorm:"column:enabled"`
+	UpdatedAt           time.Time      `gorm:"column:updated_at"`
 }
 
 // TableName implements gorm's tabler.
@@ -55,7 +59,9 @@ func DefaultSettings() Settings {
 		DepartmentUserIDsURL: "https://oapi.dingtalk.com/topapi/user/listid",
 		UserProfileURL:       "https://oapi.dingtalk.com/topapi/v2/user/get",
 		UserByMobileURL:      "https://oapi.dingtalk.com/topapi/v2/user/getbymobile",
+		UserListURL:          "https://oapi.dingtalk.com/topapi/v2/user/list",
 		MatchingMethod:       MatchEmail,
+		SyncIntervalMinutes:  60,
 	}
 }
 
@@ -136,6 +142,8 @@ func settingsChanges(old, set Settings, secretChanged bool) string {
 	add("departmentUserIdsUrl", old.DepartmentUserIDsURL != set.DepartmentUserIDsURL)
 	add("userProfileUrl", old.UserProfileURL != set.UserProfileURL)
 	add("userByMobileUrl", old.UserByMobileURL != set.UserByMobileURL)
+	add("userListUrl", old.UserListURL != set.UserListURL)
+	add("syncIntervalMinutes", old.SyncIntervalMinutes != set.SyncIntervalMinutes)
 	add("matchingMethod", old.MatchingMethod != set.MatchingMethod)
 	add("enabled", old.Enabled != set.Enabled)
 	if len(changed) == 0 {

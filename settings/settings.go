@@ -29,8 +29,10 @@ type Form struct {
 	DepartmentUsersURL  string `form:"departmentUsersUrl"`
 	UserProfileURL      string `form:"userProfileUrl"`
 	UserByMobileURL     string `form:"userByMobileUrl"`
+	UserListURL         string `form:"userListUrl"`
 	MatchingMethod      string `form:"matchingMethod"`
 	Enabled             string `form:"enabled"`
+	SyncIntervalMinutes string `form:"syncIntervalMinutes"`
 }
 
 // FormFrom fills a form from stored settings. The secret is never put back
@@ -45,8 +47,10 @@ func FormFrom(s models.Settings) Form {
 		DepartmentUsersURL:  s.DepartmentUserIDsURL,
 		UserProfileURL:      s.UserProfileURL,
 		UserByMobileURL:     s.UserByMobileURL,
+		UserListURL:         s.UserListURL,
 		MatchingMethod:      string(s.MatchingMethod),
 		Enabled:             "no",
+		SyncIntervalMinutes: strconv.Itoa(s.SyncIntervalMinutes),
 	}
 	if s.AgentID != 0 {
 		f.AgentID = strconv.FormatInt(s.AgentID, 10)
@@ -56,6 +60,10 @@ func FormFrom(s models.Settings) Form {
 	}
 	return f
 }
+
+// MaxSyncIntervalMinutes caps the scheduled sync period at one week; a
+// directory older than that is no longer a mirror of DingTalk.
+const MaxSyncIntervalMinutes = 7 * 24 * 60
 
 // FieldErrors maps a form field name to the message id of what is wrong.
 type FieldErrors map[string]string
@@ -122,6 +130,7 @@ func Validate(f Form) (models.Settings, FieldErrors) {
 		{"departmentUsersUrl", f.DepartmentUsersURL, &set.DepartmentUserIDsURL},
 		{"userProfileUrl", f.UserProfileURL, &set.UserProfileURL},
 		{"userByMobileUrl", f.UserByMobileURL, &set.UserByMobileURL},
+		{"userListUrl", f.UserListURL, &set.UserListURL},
 	}
 	for _, u := range urls {
 		v := strings.TrimSpace(u.value)
@@ -136,6 +145,11 @@ func Validate(f Form) (models.Settings, FieldErrors) {
 		set.MatchingMethod = models.MatchingMethod(f.MatchingMethod)
 	default:
 		errs["matchingMethod"] = "settings.error.matchingMethod"
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(f.SyncIntervalMinutes)); err != nil || n < 0 || n > MaxSyncIntervalMinutes {
+		errs["syncIntervalMinutes"] = "settings.error.syncInterval"
+	} else {
+		set.SyncIntervalMinutes = n
 	}
 	switch f.Enabled {
 	case "yes":
@@ -239,6 +253,7 @@ func ClientConfig(set models.Settings) dingtalk.Config {
 	e.ListUserIDs = set.DepartmentUserIDsURL
 	e.GetUser = set.UserProfileURL
 	e.GetUserByMobile = set.UserByMobileURL
+	e.ListUsers = set.UserListURL
 	return dingtalk.Config{AppKey: set.AppKey, AppSecret: set.AppSecret, AgentID: set.AgentID, Endpoints: e}
 }
 

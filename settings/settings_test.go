@@ -30,6 +30,11 @@ func TestValidate(t *testing.T) {
 		{"URL without scheme", func(f *Form) { f.UserByMobileURL = "oapi.dingtalk.com/x" }, "userByMobileUrl", "settings.error.urlAbsolute"},
 		{"ftp URL", func(f *Form) { f.SendMessageURL = "ftp://oapi.dingtalk.com/x" }, "sendMessageUrl", "settings.error.urlAbsolute"},
 		{"mobile is not a global method", func(f *Form) { f.MatchingMethod = "mobile" }, "matchingMethod", "settings.error.matchingMethod"},
+		{"user list URL relative", func(f *Form) { f.UserListURL = "topapi/v2/user/list" }, "userListUrl", "settings.error.urlAbsolute"},
+		{"sync interval off", func(f *Form) { f.SyncIntervalMinutes = "0" }, "", ""},
+		{"sync interval negative", func(f *Form) { f.SyncIntervalMinutes = "-1" }, "syncIntervalMinutes", "settings.error.syncInterval"},
+		{"sync interval over a week", func(f *Form) { f.SyncIntervalMinutes = "10081" }, "syncIntervalMinutes", "settings.error.syncInterval"},
+		{"sync interval not a number", func(f *Form) { f.SyncIntervalMinutes = "hourly" }, "syncIntervalMinutes", "settings.error.syncInterval"},
 		{"enabled neither yes nor no", func(f *Form) { f.Enabled = "" }, "enabled", "settings.error.enabled"},
 	}
 	for _, tt := range tests {
@@ -41,7 +46,7 @@ func TestValidate(t *testing.T) {
 				if len(errs) != 0 {
 					t.Fatalf("unexpected errors %v", errs)
 				}
-				if set.AgentID != 836390886 || !set.Enabled || set.TokenURL != models.DefaultSettings().TokenURL {
+				if set.AgentID != 836390886 || !set.Enabled || set.TokenURL != models.DefaultSettings().TokenURL || set.UserListURL != models.DefaultSettings().UserListURL {
 					t.Fatalf("parsed settings wrong: %+v", set)
 				}
 				return

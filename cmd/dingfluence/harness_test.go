@@ -26,8 +26,9 @@ type testApp struct {
 	URL string
 }
 
-// startApp runs the app on a fresh SQLite database.
-func startApp(t *testing.T) *testApp {
+// startApp runs the app on a fresh SQLite database; edit adjusts the
+// configuration first.
+func startApp(t *testing.T, edit ...func(*Config)) *testApp {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{
@@ -35,6 +36,9 @@ func startApp(t *testing.T) *testApp {
 		DataDir:       dir,
 		AdminPassword: testAdminPassword,
 		BaseURL:       "http://127.0.0.1",
+	}
+	for _, e := range edit {
+		e(&cfg)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	app, err := newApp(context.Background(), cfg, logger, io.Discard)

@@ -164,23 +164,46 @@ func TestLoginThrottling(t *testing.T) {
 	}
 }
 
-func TestSessionCookieFlags(t *testing.T) {
-	app := startApp(t)
-	c := newClient(t)
-	_, _, token := get(t, c, app.URL, "/login")
-	res, _ := post(t, c, app.URL, "/login", url.Values{"username": {"admin"}, "password": {testAdminPassword}, "_csrf": {token}})
-	var found bool
-	for _, ck := range res.Cookies() {
-		if ck.Name != "df_session" {
-			continue
-		}
-		found = true
-		if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode {
-			t.Fatalf("session cookie HttpOnly=%v SameSite=%v, want HttpOnly and Lax", ck.HttpOnly, ck.SameSite)
-		}
+func TestCookieFlags(t *testing.T) {
+	tests := []struct {
+		baseURL    string
+		wantSecure bool
+	}{
+		{"http://127.0.0.1", false},
+		{"https://dingfluence.example.com", true},
 	}
-	if !found {
-		t.Fatal("sign-in set no session cookie")
+	for _, tt := range tests {
+		t.Run(tt.baseURL, func(t *testing.T) {
+			app := startApp(t, func(c *Config) { c.BaseURL = tt.baseURL })
+			c := newClient(t)
+			// A same-origin browser request: the CSRF check passes on
+			// Sec-Fetch-Site, since a Secure CSRF cookie would not travel
+			// back over this test's plain http.
+			req, _ := http.NewRequest(http.MethodPost, app.URL+"/login", strings.NewReader(url.Values{"username": {"admin"}, "password": {testAdminPassword}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+			res, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("sign-in status %d", res.StatusCode)
+			}
+			var found bool
+			for _, ck := range res.Cookies() {
+				if ck.Name != "df_session" {
+					continue
+				}
+				found = true
+				if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Secure != tt.wantSecure {
+					t.Fatalf("session cookie HttpOnly=%v SameSite=%v Secure=%v, want HttpOnly, Lax, Secure=%v", ck.HttpOnly, ck.SameSite, ck.Secure, tt.wantSecure)
+				}
+			}
+			if !found {
+				t.Fatal("sign-in set no session cookie")
+			}
+		})
 	}
 }
 
@@ -198,6 +221,8 @@ func validSettingsForm(base string) url.Values {
 		"departmentUsersUrl":  {base + "/topapi/user/listid"},
 		"userProfileUrl":      {base + "/topapi/v2/user/get"},
 		"userByMobileUrl":     {base + "/topapi/v2/user/getbymobile"},
+		"userListUrl":         {base + "/topapi/v2/user/list"},
+		"syncIntervalMinutes": {"60"},
 		"matchingMethod":      {"email"},
 		"enabled":             {"yes"},
 	}

@@ -29,6 +29,8 @@ func TestSettingsScreenInBrowser(t *testing.T) {
 		"#departmentUsersUrl":  e.ListUserIDs,
 		"#userProfileUrl":      e.GetUser,
 		"#userByMobileUrl":     e.GetUserByMobile,
+		"#userListUrl":         e.ListUsers,
+		"#syncIntervalMinutes": "30",
 	}
 	var fill []chromedp.Action[chromedp.Void]
 	for sel, val := range fields {
@@ -48,11 +50,12 @@ func TestSettingsScreenInBrowser(t *testing.T) {
 	appKey := read(t, ctx, "appKey", chromedp.Value(css(`#appKey`)))
 	secret := read(t, ctx, "appSecret", chromedp.Value(css(`#appSecret`)))
 	tokenURL := read(t, ctx, "tokenUrl", chromedp.Value(css(`#tokenUrl`)))
+	interval := read(t, ctx, "sync interval", chromedp.Value(css(`#syncIntervalMinutes`)))
 	secretNote := read(t, ctx, "secret note", chromedp.Text(css(`#appSecret-description`)))
 	jobNumberChecked := read(t, ctx, "job number radio", chromedp.JavascriptAttribute[bool](css(`#matchingMethodJobNumber`), "checked"))
 	enabledChecked := read(t, ctx, "enabled radio", chromedp.JavascriptAttribute[bool](css(`#enabledYes`), "checked"))
-	if agentID != "123456" || appKey != "ding-app-key" || tokenURL != e.Token {
-		t.Fatalf("after reload agentId=%q appKey=%q tokenUrl=%q", agentID, appKey, tokenURL)
+	if agentID != "123456" || appKey != "ding-app-key" || tokenURL != e.Token || interval != "30" {
+		t.Fatalf("after reload agentId=%q appKey=%q tokenUrl=%q interval=%q", agentID, appKey, tokenURL, interval)
 	}
 	if secret != "" || !strings.Contains(secretNote, "A secret is stored") {
 		t.Fatalf("secret field = %q, note = %q; want empty field and a 'stored' note", secret, secretNote)
