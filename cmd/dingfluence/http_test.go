@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/dingfluence/dingfluence/dingtalk/dingtalktest"
 )
 
 func TestAccessControl(t *testing.T) {
@@ -225,5 +227,31 @@ func validSettingsForm(base string) url.Values {
 		"syncIntervalMinutes": {"60"},
 		"matchingMethod":      {"email"},
 		"enabled":             {"yes"},
+	}
+}
+
+func TestMetricsExposeHTTPAndDingTalkCalls(t *testing.T) {
+	dt := dingtalktest.Start(t, dingtalktest.Options{AppKey: "ding-app-key", AppSecret: "ding-app-secret", AgentID: 123456})
+	app := startApp(t)
+	admin := newClient(t)
+	signIn(t, admin, app.URL, "admin", testAdminPassword)
+	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/settings")
+
+	form := validSettingsForm(dt.URL())
+	form.Set("_csrf", token)
+	res, body := post(t, admin, app.URL, "/admin/dingtalk/settings/test", form)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "test-connection-ok") {
+		t.Fatalf("test connection: status %d, body %.300s", res.StatusCode, body)
+	}
+
+	_, metrics, _ := get(t, newClient(t), app.URL, "/metrics")
+	for _, want := range []string{
+		`http_requests_total{code="200",host=`,
+		`dingtalk_token_fetches_total 1`,
+		`dingtalk_api_calls_total{api="gettoken",code="0"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
