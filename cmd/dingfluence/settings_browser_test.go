@@ -15,7 +15,6 @@ func TestSettingsScreenInBrowser(t *testing.T) {
 	ctx := newBrowser(t)
 
 	browserSignIn(t, ctx, app.URL, "/admin/dingtalk/settings", "admin", testAdminPassword)
-	screenshot(t, ctx, "settings-empty")
 
 	e := dt.Endpoints()
 	fields := map[string]string{
