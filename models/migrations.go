@@ -21,6 +21,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202611250002_users_locale_notify_own_changes", Migrate: migrate0002UsersLocaleNotifyOwn},
 		{ID: "202611250003_sessions", Migrate: migrate0003Sessions},
 		{ID: "202611250004_settings_user_list_and_sync_interval", Migrate: migrate0004SettingsUserListSyncInterval},
+		{ID: "202611250005_org_directory", Migrate: migrate0005OrgDirectory},
 	}
 }
 

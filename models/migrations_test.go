@@ -191,7 +191,8 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 // A field added to a model without a migration would only fail at run time; catch it here.
 func TestModelsMatchMigratedSchema(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
-		for _, model := range []any{&models.Settings{}, &models.User{}, &models.AuditEntry{}} {
+		for _, model := range []any{&models.Settings{}, &models.User{}, &models.AuditEntry{},
+			&models.Department{}, &models.DingTalkUser{}, &models.DepartmentMember{}, &models.SyncRun{}} {
 			stmt := &gorm.Statement{DB: db}
 			if err := stmt.Parse(model); err != nil {
 				t.Fatalf("parse %T: %v", model, err)
