@@ -22,6 +22,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202611250003_sessions", Migrate: migrate0003Sessions},
 		{ID: "202611250004_settings_user_list_and_sync_interval", Migrate: migrate0004SettingsUserListSyncInterval},
 		{ID: "202611250005_org_directory", Migrate: migrate0005OrgDirectory},
+		{ID: "202611250006_job_locks", Migrate: migrate0006JobLocks},
 	}
 }
 
@@ -170,4 +171,21 @@ func (m0004Settings) TableName() string { return "settings" }
 
 func migrate0004SettingsUserListSyncInterval(db *gorm.DB) error {
 	return addColumns(db, &m0004Settings{}, "UserListURL", "SyncIntervalMinutes")
+}
+
+// --- 202611250006_job_locks ---
+
+// m0006JobLock is one lease of the scheduler's per-job lock (package jobs): the replica
+// that holds a live lease is the only one running that job.
+type m0006JobLock struct {
+	Name        string    `gorm:"column:name;size:100;primaryKey"`
+	Owner       string    `gorm:"column:owner;size:255;not null;default:''"`
+	LockedAt    time.Time `gorm:"column:locked_at;not null"`
+	LockedUntil time.Time `gorm:"column:locked_until;not null"`
+}
+
+func (m0006JobLock) TableName() string { return "job_locks" }
+
+func migrate0006JobLocks(db *gorm.DB) error {
+	return createTables(db, &m0006JobLock{})
 }
