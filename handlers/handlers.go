@@ -12,6 +12,7 @@ import (
 	"github.com/dingfluence/dingfluence/auth"
 	"github.com/dingfluence/dingfluence/locale"
 	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/orgsync"
 	"github.com/dingfluence/dingfluence/settings"
 )
 
@@ -26,15 +27,31 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Directory answers questions about the synced DingTalk org.
+type Directory interface {
+	DepartmentChildren(ctx context.Context, parentID int64) ([]models.DepartmentNode, error)
+	Department(ctx context.Context, deptID int64) (models.Department, error)
+	SearchMembers(ctx context.Context, q models.MemberQuery) (models.MemberPage, error)
+	SyncRun(ctx context.Context, id uint) (models.SyncRun, error)
+	RecentSyncRuns(ctx context.Context, limit int) ([]models.SyncRun, error)
+}
+
+// OrgSync starts the department and user syncs.
+type OrgSync interface {
+	Start(ctx context.Context, kind orgsync.Kind, deptID int64, trigger orgsync.Trigger, actor string) (models.SyncRun, bool, error)
+}
+
 // Deps are the services the handlers call.
 type Deps struct {
-	Users    UserStore
-	DB       Pinger
-	Auth     *auth.Service
-	Settings *settings.Service
-	Sessions *scs.SessionManager
-	Locales  *locale.Bundle
-	Logger   *slog.Logger
+	Users     UserStore
+	DB        Pinger
+	Directory Directory
+	OrgSync   OrgSync
+	Auth      *auth.Service
+	Settings  *settings.Service
+	Sessions  *scs.SessionManager
+	Locales   *locale.Bundle
+	Logger    *slog.Logger
 	// Metrics receives the HTTP metrics and is served on /metrics.
 	Metrics *prometheus.Registry
 	// SecureCookies marks cookies Secure; on when the app is served over https.

@@ -44,6 +44,12 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.GET("/dingtalk/settings", h.settingsForm)
 	admin.POST("/dingtalk/settings", h.saveSettings)
 	admin.POST("/dingtalk/settings/test", h.testConnection)
+	admin.GET("/dingtalk/departments", h.departments)
+	admin.GET("/dingtalk/departments/:id/children", h.departmentChildren)
+	admin.POST("/dingtalk/departments/:id/sync", h.startSync)
+	admin.GET("/dingtalk/syncs", h.recentSyncs)
+	admin.GET("/dingtalk/syncs/:id", h.syncRun)
+	admin.GET("/dingtalk/members", h.members)
 }
 
 // staticHandler serves the embedded assets with a long cache lifetime; the

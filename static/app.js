@@ -45,4 +45,23 @@
       AJS.tabs.setup();
     }
   });
+
+  // Department tree: the first click on a department's toggle loads its
+  // children (hx-get, once); later clicks fold and unfold them.
+  document.addEventListener("click", function (evt) {
+    var toggle = evt.target.closest && evt.target.closest(".df-expand");
+    if (!toggle) {
+      return;
+    }
+    var children = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!children) {
+      return;
+    }
+    if (toggle.getAttribute("aria-expanded") === null) {
+      toggle.setAttribute("aria-expanded", "true"); // htmx loads them now
+      return;
+    }
+    children.hidden = !children.hidden;
+    toggle.setAttribute("aria-expanded", String(!children.hidden));
+  });
 })();

@@ -29,6 +29,8 @@ type NavItem struct {
 // sidebar order. Only screens that exist are listed.
 var DingTalkNav = []NavItem{
 	{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings"},
+	{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments"},
+	{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members"},
 }
 
 // name returns what the header shows for the viewer.

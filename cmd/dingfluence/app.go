@@ -18,18 +18,23 @@ import (
 	"github.com/dingfluence/dingfluence/auth"
 	"github.com/dingfluence/dingfluence/dingtalk"
 	"github.com/dingfluence/dingfluence/handlers"
+	"github.com/dingfluence/dingfluence/jobs"
 	"github.com/dingfluence/dingfluence/locale"
 	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/orgsync"
 	"github.com/dingfluence/dingfluence/secretbox"
 	"github.com/dingfluence/dingfluence/settings"
 )
 
 // App is the assembled application: every service wired once, here.
 type App struct {
-	Handler  http.Handler
-	Store    *models.Store
-	db       *gorm.DB
-	sessions *gormstore.GORMStore
+	Handler   http.Handler
+	Store     *models.Store
+	db        *gorm.DB
+	sessions  *gormstore.GORMStore
+	orgSync   *orgsync.Service
+	scheduler *jobs.Scheduler
+	logger    *slog.Logger
 }
 
 // newApp opens the database and builds the services and routes. Anything it
@@ -89,6 +94,13 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		fmt.Fprintf(notice, "\n  dingfluence admin account\n    username: %s\n    password: %s\n  (set DINGFLUENCE_ADMIN_PASSWORD to choose your own)\n\n", auth.AdminUsername, generated)
 	}
 
+	settingsService := settings.New(store, clientOptions, logger)
+	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger})
+	scheduler, err := jobs.New(db, settingsService, orgSync, jobs.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+
 	bundle, err := locale.NewBundle()
 	if err != nil {
 		return nil, err
@@ -104,19 +116,29 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	handlers.New(handlers.Deps{
 		Users:         store,
 		DB:            store,
+		Directory:     store,
+		OrgSync:       orgSync,
 		Auth:          authService,
-		Settings:      settings.New(store, clientOptions, logger),
+		Settings:      settingsService,
 		Sessions:      sessions,
 		Locales:       bundle,
 		Logger:        logger,
 		Metrics:       registry,
 		SecureCookies: cfg.secureCookies(),
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, sessions: sessionStore}, nil
+	return &App{Handler: e, Store: store, db: db, sessions: sessionStore, orgSync: orgSync, scheduler: scheduler, logger: logger}, nil
 }
+
+// StartJobs starts the periodic jobs (scheduled org sync). Tests that drive
+// syncs by hand leave them off.
+func (a *App) StartJobs() { a.scheduler.Start() }
 
 // Close stops background work and releases the database.
 func (a *App) Close() error {
+	if err := a.scheduler.Shutdown(); err != nil {
+		a.logger.Warn("stop scheduler", slog.Any("error", err))
+	}
+	a.orgSync.Close()
 	a.sessions.StopCleanup()
 	sqlDB, err := a.db.DB()
 	if err != nil {

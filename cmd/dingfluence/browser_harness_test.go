@@ -61,12 +61,33 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
-// do runs browser steps and fails the test, naming step, on error.
+// stepTimeout bounds one step, so a failing wait reports quickly and the
+// page can still be read for the failure message.
+const stepTimeout = 20 * time.Second
+
+// do runs browser steps and fails the test, naming step, on error. On a
+// failure it shows what the page held at that moment.
 func do(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", step, err)
+	stepCtx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(stepCtx, actions...); err != nil {
+		t.Fatalf("%s: %v\npage at that moment:\n%s", step, err, pageText(ctx))
 	}
+}
+
+// pageText is the current URL and body text, for failure messages.
+func pageText(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerHTML`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	if len(text) > 6000 {
+		text = text[:6000] + "…"
+	}
+	return text
 }
 
 // read runs one browser query and returns its value.
@@ -77,6 +98,24 @@ func read[T any](t *testing.T, ctx context.Context, what string, action chromedp
 		t.Fatalf("read %s: %v", what, err)
 	}
 	return v
+}
+
+// pageReady waits until the page has loaded and htmx has wired up its
+// elements, so a click right after a navigation is not lost.
+func pageReady() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](`document.readyState === "complete" && !!window.htmx && !!window.AJS`)(ctx, t)
+		return err
+	})
+}
+
+// htmxIdle waits until htmx has finished swapping and settling, so content
+// it just inserted is wired up before the test clicks it.
+func htmxIdle() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](`!document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")`)(ctx, t)
+		return err
+	})
 }
 
 // css is a CSS selector for the first matching element.
@@ -103,6 +142,7 @@ func browserSignIn(t *testing.T, ctx context.Context, base, path, username, pass
 	do(t, ctx, "sign in",
 		chromedp.Navigate(base+path),
 		chromedp.WaitVisible(css(`#login-form`)),
+		pageReady(),
 		chromedp.SendKeys(css(`#username`), username),
 		chromedp.SendKeys(css(`#password`), password),
 		chromedp.Click(css(`#login-submit`)),

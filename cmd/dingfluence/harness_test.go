@@ -28,7 +28,7 @@ type testApp struct {
 
 // startApp runs the app on a fresh SQLite database; edit adjusts the
 // configuration first.
-func startApp(t *testing.T, edit ...func(*Config)) *testApp {
+func startApp(t testing.TB, edit ...func(*Config)) *testApp {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{
@@ -54,7 +54,7 @@ func startApp(t *testing.T, edit ...func(*Config)) *testApp {
 }
 
 // addUser creates an enabled local account.
-func (a *testApp) addUser(t *testing.T, username, password string, admin bool) models.User {
+func (a *testApp) addUser(t testing.TB, username, password string, admin bool) models.User {
 	t.Helper()
 	hash, err := auth.HashPassword(password)
 	if err != nil {
@@ -69,7 +69,7 @@ func (a *testApp) addUser(t *testing.T, username, password string, admin bool) m
 
 // client is a cookie-keeping HTTP client that does not follow redirects, so
 // tests see exactly what the server answered.
-func newClient(t *testing.T) *http.Client {
+func newClient(t testing.TB) *http.Client {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -81,7 +81,7 @@ func newClient(t *testing.T) *http.Client {
 var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
 
 // get fetches path and returns the status, body and the page's CSRF token.
-func get(t *testing.T, c *http.Client, base, path string) (int, string, string) {
+func get(t testing.TB, c *http.Client, base, path string) (int, string, string) {
 	t.Helper()
 	res, err := c.Get(base + path)
 	if err != nil {
@@ -97,7 +97,7 @@ func get(t *testing.T, c *http.Client, base, path string) (int, string, string) 
 }
 
 // post submits form to path and returns the response with its body read.
-func post(t *testing.T, c *http.Client, base, path string, form url.Values) (*http.Response, string) {
+func post(t testing.TB, c *http.Client, base, path string, form url.Values) (*http.Response, string) {
 	t.Helper()
 	res, err := c.Post(base+path, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 	if err != nil {
@@ -109,7 +109,7 @@ func post(t *testing.T, c *http.Client, base, path string, form url.Values) (*ht
 }
 
 // signIn logs in through the form and fails the test unless it worked.
-func signIn(t *testing.T, c *http.Client, base, username, password string) {
+func signIn(t testing.TB, c *http.Client, base, username, password string) {
 	t.Helper()
 	_, _, token := get(t, c, base, "/login")
 	res, body := post(t, c, base, "/login", url.Values{"username": {username}, "password": {password}, "_csrf": {token}})

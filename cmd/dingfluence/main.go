@@ -36,6 +36,7 @@ func run(args []string) error {
 		return err
 	}
 	defer app.Close()
+	app.StartJobs()
 
 	srv := &http.Server{
 		Addr:              cfg.Addr,

@@ -105,6 +105,7 @@ func TestSettingsScreenInBrowser(t *testing.T) {
 	// The same page in 简体中文, chosen with the language picker.
 	do(t, ctx, "switch to Chinese",
 		chromedp.Navigate(app.URL+"/admin/dingtalk/settings"),
+		pageReady(),
 		chromedp.WaitVisible(css(`#language-form`)),
 		chromedp.SetValue(css(`#language`), "zh-Hans"),
 		chromedp.Click(css(`#language-apply`)),

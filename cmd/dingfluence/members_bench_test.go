@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/models/modelstest"
+)
+
+// BenchmarkMembersPage100k measures the Members screen over HTTP, through
+// the whole app, with 100,000 DingTalk users in the database: the median of
+// 20 requests for each kind of page, on SQLite and on MariaDB. Seeding takes
+// far longer than measuring, so it is meant to run once (-benchtime=1x, as
+// `make bench` does); the medians are the result.
+func BenchmarkMembersPage100k(b *testing.B) {
+	const users = 100_000
+	databases := []struct {
+		name string
+		dsn  func(testing.TB) string
+	}{
+		{"sqlite", modelstest.SQLiteDSN},
+		{"mysql", modelstest.MySQLDSN},
+	}
+	pages := []struct{ name, query string }{
+		{"first page", ""},
+		{"search by email prefix", "?q=user04217"},
+		{"search by name", "?q=Wang"},
+		{"search by phone", "?q=1380004"},
+		{"search, page 3", "?q=user0&page=3"},
+	}
+	for _, db := range databases {
+		b.Run(db.name, func(b *testing.B) {
+			app := startApp(b, func(c *Config) { c.DB = db.dsn(b) })
+			seedMembers(b, app.Store.DB(), users)
+			client := newClient(b)
+			signIn(b, client, app.URL, "admin", testAdminPassword)
+			for _, p := range pages {
+				median := medianRequest(b, client, app.URL+"/admin/dingtalk/members"+p.query, 20)
+				ms := float64(median.Microseconds()) / 1000
+				b.ReportMetric(ms, "ms/"+slug(p.name))
+				fmt.Printf("members page, %d users, %-6s %-24s median of 20: %6.2f ms (target < 50 ms)\n", users, db.name, p.name, ms)
+			}
+		})
+	}
+}
+
+// medianRequest GETs url n times and returns the median latency.
+func medianRequest(b *testing.B, c *http.Client, url string, n int) time.Duration {
+	b.Helper()
+	durations := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		res, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			b.Fatalf("GET %s: status %d", url, res.StatusCode)
+		}
+		durations = append(durations, time.Since(start))
+	}
+	slices.Sort(durations)
+	return durations[n/2]
+}
+
+// seedMembers inserts n DingTalk users in batches, as a sync would leave
+// them; some are matched to a Confluence user.
+func seedMembers(b *testing.B, db *gorm.DB, n int) {
+	b.Helper()
+	surnames := []string{"Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang"}
+	batch := make([]models.DingTalkUser, 0, 1000)
+	now := time.Now().UTC()
+	for i := range n {
+		batch = append(batch, models.DingTalkUser{
+			UserID:    fmt.Sprintf("u%05d", i),
+			Name:      fmt.Sprintf("%s Wei %05d", surnames[i%len(surnames)], i),
+			Email:     fmt.Sprintf("user%05d@acme.example", i),
+			JobNumber: fmt.Sprintf("E%05d", i),
+			Mobile:    fmt.Sprintf("138%08d", i),
+			Active:    i%50 != 0,
+			SyncedAt:  now,
+		})
+		if len(batch) == cap(batch) || i == n-1 {
+			if err := db.CreateInBatches(batch, 500).Error; err != nil {
+				b.Fatalf("seed members: %v", err)
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+func slug(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			out = append(out, r)
+		default:
+			out = append(out, '_')
+		}
+	}
+	return string(out)
+}

@@ -1,0 +1,155 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/orgsync"
+	"github.com/dingfluence/dingfluence/views"
+)
+
+// rootDepartmentID is DingTalk's id of the whole organisation.
+const rootDepartmentID = 1
+
+// recentSyncLimit is how many past runs the Departments screen lists.
+const recentSyncLimit = 10
+
+// userSyncKinds are the sync actions a button may start: the four of every
+// department and the full sync.
+var userSyncKinds = map[string]orgsync.Kind{
+	string(orgsync.KindFull):                  orgsync.KindFull,
+	string(orgsync.KindSubDepartments):        orgsync.KindSubDepartments,
+	string(orgsync.KindAllSubDepartments):     orgsync.KindAllSubDepartments,
+	string(orgsync.KindDepartmentUsers):       orgsync.KindDepartmentUsers,
+	string(orgsync.KindAllSubDepartmentUsers): orgsync.KindAllSubDepartmentUsers,
+}
+
+func (h *Handlers) departments(c echo.Context) error {
+	ctx := c.Request().Context()
+	root, err := h.Directory.Department(ctx, rootDepartmentID)
+	var roots []models.DepartmentNode
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		// Before the first sync there is only DingTalk's root, id 1, so its
+		// buttons can start the first sync.
+		roots = []models.DepartmentNode{{Department: models.Department{DeptID: rootDepartmentID, Name: t(c, "departments.notSynced")}}}
+	case err != nil:
+		return fmt.Errorf("load root department: %w", err)
+	default:
+		children, err := h.Directory.DepartmentChildren(ctx, rootDepartmentID)
+		if err != nil {
+			return fmt.Errorf("load departments: %w", err)
+		}
+		// The root's own member count comes with its parent's listing; the
+		// root has no parent, so count its children here and leave members
+		// to View Users.
+		roots = []models.DepartmentNode{{Department: root, ChildCount: len(children)}}
+	}
+	recent, err := h.Directory.RecentSyncRuns(ctx, recentSyncLimit)
+	if err != nil {
+		return fmt.Errorf("load recent syncs: %w", err)
+	}
+	v := views.DepartmentsView{Roots: roots, Running: stillRunning(recent), Recent: recent}
+	return render(c, http.StatusOK, views.Departments(h.page(c, "departments.title", "departments"), v))
+}
+
+func (h *Handlers) departmentChildren(c echo.Context) error {
+	id, err := pathDeptID(c)
+	if err != nil {
+		return err
+	}
+	children, err := h.Directory.DepartmentChildren(c.Request().Context(), id)
+	if err != nil {
+		return fmt.Errorf("load sub-departments of %d: %w", id, err)
+	}
+	return render(c, http.StatusOK, views.DepartmentChildren(children))
+}
+
+// startSync starts one of the department buttons' syncs, or shows the one
+// already running for the same department and action.
+func (h *Handlers) startSync(c echo.Context) error {
+	id, err := pathDeptID(c)
+	if err != nil {
+		return err
+	}
+	kind, ok := userSyncKinds[c.FormValue("kind")]
+	if !ok {
+		return echo.NewHTTPError(http.StatusBadRequest, "error.badSyncKind")
+	}
+	ctx := c.Request().Context()
+	run, started, err := h.OrgSync.Start(ctx, kind, id, orgsync.TriggerUser, currentUser(c).Username)
+	if err != nil {
+		return fmt.Errorf("start %s of department %d: %w", kind, id, err)
+	}
+	// The panel is redrawn with this run first and every other running sync
+	// after it, so a second click on a busy button shows the running one
+	// once instead of adding a copy, and a sync that ended before this
+	// answer still shows its result.
+	recent, err := h.Directory.RecentSyncRuns(ctx, recentSyncLimit)
+	if err != nil {
+		return fmt.Errorf("load recent syncs: %w", err)
+	}
+	panel := []models.SyncRun{run}
+	for _, r := range stillRunning(recent) {
+		if r.ID != run.ID {
+			panel = append(panel, r)
+		}
+	}
+	if !started {
+		return render(c, http.StatusOK, views.SyncPanel(panel, run.ID, t(c, "departments.alreadyRunning")))
+	}
+	return render(c, http.StatusAccepted, views.SyncPanel(panel, 0, ""))
+}
+
+// stillRunning returns the runs that have not ended.
+func stillRunning(runs []models.SyncRun) []models.SyncRun {
+	var running []models.SyncRun
+	for _, r := range runs {
+		if r.Running() {
+			running = append(running, r)
+		}
+	}
+	return running
+}
+
+// syncRun is polled by a running sync's panel; once the run has ended it
+// answers the final state (without polling) and tells the recent list to
+// refresh.
+func (h *Handlers) syncRun(c echo.Context) error {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusNotFound, "error.syncNotFound")
+	}
+	run, err := h.Directory.SyncRun(c.Request().Context(), uint(id))
+	if errors.Is(err, models.ErrNotFound) {
+		return echo.NewHTTPError(http.StatusNotFound, "error.syncNotFound")
+	}
+	if err != nil {
+		return fmt.Errorf("load sync run %d: %w", id, err)
+	}
+	if !run.Running() {
+		c.Response().Header().Set("HX-Trigger", "sync-finished")
+	}
+	return render(c, http.StatusOK, views.SyncRunStatus(run, ""))
+}
+
+func (h *Handlers) recentSyncs(c echo.Context) error {
+	recent, err := h.Directory.RecentSyncRuns(c.Request().Context(), recentSyncLimit)
+	if err != nil {
+		return fmt.Errorf("load recent syncs: %w", err)
+	}
+	return render(c, http.StatusOK, views.RecentSyncs(recent))
+}
+
+func pathDeptID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, echo.NewHTTPError(http.StatusBadRequest, "error.badDepartment")
+	}
+	return id, nil
+}
