@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/dingfluence/dingfluence/dingtalk"
 	"github.com/dingfluence/dingfluence/dingtalk/dingtalktest"
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/settings"
@@ -39,8 +40,15 @@ func orgFixture(t *testing.T) *dingtalktest.Server {
 // configureDingTalk stores settings that point the app at dt.
 func configureDingTalk(t *testing.T, app *testApp, dt *dingtalktest.Server) {
 	t.Helper()
+	configureDingTalkAt(t, app, dt, dt.URL())
+}
+
+// configureDingTalkAt stores settings with dt's credentials and every API
+// URL under base (dt itself, or a proxy in front of it).
+func configureDingTalkAt(t *testing.T, app *testApp, dt *dingtalktest.Server, base string) {
+	t.Helper()
 	set := models.DefaultSettings()
-	e := dt.Endpoints()
+	e := dingtalk.EndpointsAt(base)
 	f := settings.FormFrom(set)
 	f.AgentID, f.AppKey, f.AppSecret, f.Enabled = "123456", dt.AppKey(), dt.AppSecret(), "no"
 	f.TokenURL, f.SendMessageURL, f.SubDepartmentURL, f.DepartmentDetailURL = e.Token, e.SendMessage, e.ListSubDepartments, e.GetDepartment

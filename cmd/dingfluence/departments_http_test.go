@@ -1,0 +1,99 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/dingfluence/dingfluence/dingtalk/dingtalktest"
+)
+
+func TestDepartmentsEndpointsRejectBadInput(t *testing.T) {
+	app := startApp(t)
+	admin := newClient(t)
+	signIn(t, admin, app.URL, "admin", testAdminPassword)
+	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/departments")
+
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		form    url.Values
+		status  int
+		message string
+	}{
+		{"department id not a number", http.MethodPost, "/admin/dingtalk/departments/abc/sync", url.Values{"kind": {"sub_departments"}}, http.StatusBadRequest, "department id is not a number"},
+		{"unknown sync action", http.MethodPost, "/admin/dingtalk/departments/1/sync", url.Values{"kind": {"drop_everything"}}, http.StatusBadRequest, "Unknown sync action"},
+		{"unknown sync run", http.MethodGet, "/admin/dingtalk/syncs/999", nil, http.StatusNotFound, "sync run does not exist"},
+		{"members of an unsynced department", http.MethodGet, "/admin/dingtalk/members?dept=42", nil, http.StatusNotFound, "has not been synced"},
+		{"members of a non-numeric department", http.MethodGet, "/admin/dingtalk/members?dept=x", nil, http.StatusBadRequest, "department id is not a number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var res *http.Response
+			var body string
+			if tt.method == http.MethodPost {
+				tt.form.Set("_csrf", token)
+				res, body = post(t, admin, app.URL, tt.path, tt.form)
+			} else {
+				var status int
+				status, body, _ = get(t, admin, app.URL, tt.path)
+				res = &http.Response{StatusCode: status}
+			}
+			if res.StatusCode != tt.status || !strings.Contains(body, tt.message) {
+				t.Fatalf("status %d, want %d with %q; body %.400s", res.StatusCode, tt.status, tt.message, body)
+			}
+		})
+	}
+}
+
+// A second click on a busy button shows the running sync instead of
+// starting another.
+func TestSecondClickShowsTheRunningSync(t *testing.T) {
+	dt := dingtalktest.New(dingtalktest.Options{AppKey: "ding-app-key", AppSecret: "ding-app-secret", AgentID: 123456})
+	t.Cleanup(dt.Close)
+	// DingTalk that holds every department listing until released, so the
+	// first sync is still running when the second click arrives.
+	release := make(chan struct{})
+	held := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/department/listsub") {
+			<-release
+		}
+		dt.ServeHTTP(w, r)
+	}))
+	t.Cleanup(held.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+
+	app := startApp(t)
+	configureDingTalkAt(t, app, dt, held.URL)
+	admin := newClient(t)
+	signIn(t, admin, app.URL, "admin", testAdminPassword)
+	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/departments")
+
+	click := func() (*http.Response, string) {
+		return post(t, admin, app.URL, "/admin/dingtalk/departments/1/sync", url.Values{"kind": {"sub_departments"}, "_csrf": {token}})
+	}
+	first, firstBody := click()
+	second, secondBody := click()
+	runID := regexp.MustCompile(`id="sync-run-(\d+)"`)
+	firstID, secondID := runID.FindStringSubmatch(firstBody), runID.FindStringSubmatch(secondBody)
+	if first.StatusCode != http.StatusAccepted || firstID == nil {
+		t.Fatalf("first click: status %d, body %.300s", first.StatusCode, firstBody)
+	}
+	if second.StatusCode != http.StatusOK || secondID == nil || secondID[1] != firstID[1] {
+		t.Fatalf("second click: status %d, run %v, want 200 and run %s", second.StatusCode, secondID, firstID[1])
+	}
+	if !strings.Contains(secondBody, "already running") || strings.Count(secondBody, `id="sync-run-`) != 1 {
+		t.Fatalf("second click should show the running sync once with a note: %.500s", secondBody)
+	}
+	close(release)
+}
