@@ -3,13 +3,11 @@ package models_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"gorm.io/gorm"
 
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/models/modelstest"
@@ -33,24 +31,13 @@ func BenchmarkSearchMembers100k(b *testing.B) {
 		{"every user (email, userid)", "u"},
 		{"no match", "nobody"},
 	}
-	databases := []struct {
-		name string
-		open func(testing.TB) *gorm.DB
-	}{{models.DialectSQLite, modelstest.SQLite}}
-	if os.Getenv(modelstest.EnvMySQLDSN) != "" {
-		databases = append(databases, struct {
-			name string
-			open func(testing.TB) *gorm.DB
-		}{models.DialectMySQL, modelstest.MySQL})
-	} else {
-		b.Logf("%s is not set: measuring SQLite only", modelstest.EnvMySQLDSN)
-	}
+	databases := modelstest.BenchDialects(b)
 	for _, d := range databases {
 		// Loaded here, outside b.Run, so that a longer -benchtime re-runs only the searches.
-		db := d.open(b)
+		db := d.Open(b)
 		start := time.Now()
 		seedUsers(b, db, users)
-		fmt.Printf("members search, %s: loaded %d users in %.1f s\n", d.name, users, time.Since(start).Seconds())
+		fmt.Printf("members search, %s: loaded %d users in %.1f s\n", d.Name, users, time.Since(start).Seconds())
 		box, err := secretbox.New(make([]byte, secretbox.KeySize))
 		if err != nil {
 			b.Fatal(err)
@@ -61,7 +48,7 @@ func BenchmarkSearchMembers100k(b *testing.B) {
 			b.Fatal(err)
 		}
 		ctx := context.Background()
-		b.Run(d.name, func(b *testing.B) {
+		b.Run(d.Name, func(b *testing.B) {
 			var all []time.Duration
 			var first time.Duration
 			for range b.N {
@@ -75,16 +62,16 @@ func BenchmarkSearchMembers100k(b *testing.B) {
 						each = append(each, time.Since(start))
 					})
 					all = append(all, each...)
-					fmt.Printf("members search, %d users, %-6s %-28s median of 20: %6.2f ms (target < 50 ms)\n", users, d.name, s.name, ms(m))
+					fmt.Printf("members search, %d users, %-6s %-28s median of 20: %6.2f ms (target < 50 ms)\n", users, d.Name, s.name, ms(m))
 				}
 			}
 			slices.Sort(all)
 			b.ReportMetric(ms(all[len(all)/2]), "ms/search-median")
 			b.ReportMetric(ms(all[len(all)-1]), "ms/search-max")
 			b.ReportMetric(ms(first), "ms/firstpage-median")
-			fmt.Printf("members search, %d users, %-6s first page, unfiltered      median of 20: %6.2f ms\n", users, d.name, ms(first))
+			fmt.Printf("members search, %d users, %-6s first page, unfiltered      median of 20: %6.2f ms\n", users, d.Name, ms(first))
 			fmt.Printf("members search, %d users, %-6s all %d searches             median: %6.2f ms, slowest: %6.2f ms\n",
-				users, d.name, len(all), ms(all[len(all)/2]), ms(all[len(all)-1]))
+				users, d.Name, len(all), ms(all[len(all)/2]), ms(all[len(all)-1]))
 		})
 		for _, q := range []models.MemberQuery{{}, {Search: "user042170"}, {Search: "Wang"}, {Search: "u"}} {
 			page, count, err := store.ExplainMemberSearch(ctx, q)
@@ -92,7 +79,7 @@ func BenchmarkSearchMembers100k(b *testing.B) {
 				b.Fatal(err)
 			}
 			fmt.Printf("members search, %s, query plan for %q:\n  page:  %s\n  count: %s\n",
-				d.name, q.Search, strings.Join(page, "\n         "), strings.Join(count, "\n         "))
+				d.Name, q.Search, strings.Join(page, "\n         "), strings.Join(count, "\n         "))
 		}
 	}
 }

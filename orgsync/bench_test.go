@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
 
@@ -40,22 +39,11 @@ const dingTalkQPS = 20
 //
 // It runs on SQLite, and on MariaDB too when TEST_MYSQL_DSN is set (as `make bench` does).
 func BenchmarkFullSync(b *testing.B) {
-	databases := []struct {
-		name string
-		open func(testing.TB) *gorm.DB
-	}{{models.DialectSQLite, modelstest.SQLite}}
-	if os.Getenv(modelstest.EnvMySQLDSN) != "" {
-		databases = append(databases, struct {
-			name string
-			open func(testing.TB) *gorm.DB
-		}{models.DialectMySQL, modelstest.MySQL})
-	} else {
-		b.Logf("%s is not set: measuring SQLite only", modelstest.EnvMySQLDSN)
-	}
+	databases := modelstest.BenchDialects(b)
 	for _, d := range databases {
-		b.Run(d.name, func(b *testing.B) {
+		b.Run(d.Name, func(b *testing.B) {
 			for range b.N {
-				benchFullSync(b, d.name, d.open(b))
+				benchFullSync(b, d.Name, d.Open(b))
 			}
 		})
 	}

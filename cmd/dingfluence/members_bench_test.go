@@ -21,13 +21,7 @@ import (
 // `make bench` does); the medians are the result.
 func BenchmarkMembersPage100k(b *testing.B) {
 	const users = 100_000
-	databases := []struct {
-		name string
-		dsn  func(testing.TB) string
-	}{
-		{"sqlite", modelstest.SQLiteDSN},
-		{"mysql", modelstest.MySQLDSN},
-	}
+	databases := modelstest.BenchDialects(b)
 	pages := []struct{ name, query string }{
 		{"first page", ""},
 		{"search by email prefix", "?q=user04217"},
@@ -36,8 +30,8 @@ func BenchmarkMembersPage100k(b *testing.B) {
 		{"search, page 3", "?q=user0&page=3"},
 	}
 	for _, db := range databases {
-		b.Run(db.name, func(b *testing.B) {
-			app := startApp(b, func(c *Config) { c.DB = db.dsn(b) })
+		b.Run(db.Name, func(b *testing.B) {
+			app := startApp(b, func(c *Config) { c.DB = db.DSN(b) })
 			seedMembers(b, app.Store.DB(), users)
 			client := newClient(b)
 			signIn(b, client, app.URL, "admin", testAdminPassword)
@@ -45,7 +39,7 @@ func BenchmarkMembersPage100k(b *testing.B) {
 				median := medianRequest(b, client, app.URL+"/admin/dingtalk/members"+p.query, 20)
 				ms := float64(median.Microseconds()) / 1000
 				b.ReportMetric(ms, "ms/"+slug(p.name))
-				fmt.Printf("members page, %d users, %-6s %-24s median of 20: %6.2f ms (target < 50 ms)\n", users, db.name, p.name, ms)
+				fmt.Printf("members page, %d users, %-6s %-24s median of 20: %6.2f ms (target < 50 ms)\n", users, db.Name, p.name, ms)
 			}
 		})
 	}

@@ -37,6 +37,28 @@ func EachDSN(t *testing.T, fn func(t *testing.T, dsn string)) {
 	t.Run(models.DialectMySQL, func(t *testing.T) { fn(t, MySQLDSN(t)) })
 }
 
+// Dialect is one supported database kind, for benchmarks that measure each.
+type Dialect struct {
+	Name string
+	// DSN returns the DSN of a fresh, empty database of this kind.
+	DSN func(testing.TB) string
+	// Open returns a fresh, migrated database of this kind.
+	Open func(testing.TB) *gorm.DB
+}
+
+// BenchDialects lists SQLite, and MariaDB/MySQL when TEST_MYSQL_DSN is set (as `make bench`
+// sets it). Benchmarks are run by hand too, where a missing server should narrow the
+// measurement rather than fail it, so this says so instead of failing.
+func BenchDialects(b *testing.B) []Dialect {
+	b.Helper()
+	dialects := []Dialect{{models.DialectSQLite, SQLiteDSN, SQLite}}
+	if os.Getenv(EnvMySQLDSN) == "" {
+		b.Logf("%s is not set: measuring SQLite only", EnvMySQLDSN)
+		return dialects
+	}
+	return append(dialects, Dialect{models.DialectMySQL, MySQLDSN, MySQL})
+}
+
 // SQLite returns a fresh, migrated SQLite database in t.TempDir(), closed at cleanup.
 func SQLite(t testing.TB) *gorm.DB {
 	t.Helper()
