@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/models/modelstest"
 	"github.com/dingfluence/dingfluence/secretbox"
