@@ -31,24 +31,15 @@ var userSyncKinds = map[string]orgsync.Kind{
 
 func (h *Handlers) departments(c echo.Context) error {
 	ctx := c.Request().Context()
-	root, err := h.Directory.Department(ctx, rootDepartmentID)
-	var roots []models.DepartmentNode
-	switch {
-	case errors.Is(err, models.ErrNotFound):
+	// The root is stored without a parent (0), so it is the only top node.
+	roots, err := h.Directory.DepartmentChildren(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("load root department: %w", err)
+	}
+	if len(roots) == 0 {
 		// Before the first sync there is only DingTalk's root, id 1, so its
 		// buttons can start the first sync.
 		roots = []models.DepartmentNode{{Department: models.Department{DeptID: rootDepartmentID, Name: t(c, "departments.notSynced")}}}
-	case err != nil:
-		return fmt.Errorf("load root department: %w", err)
-	default:
-		children, err := h.Directory.DepartmentChildren(ctx, rootDepartmentID)
-		if err != nil {
-			return fmt.Errorf("load departments: %w", err)
-		}
-		// The root's own member count comes with its parent's listing; the
-		// root has no parent, so count its children here and leave members
-		// to View Users.
-		roots = []models.DepartmentNode{{Department: root, ChildCount: len(children)}}
 	}
 	recent, err := h.Directory.RecentSyncRuns(ctx, recentSyncLimit)
 	if err != nil {
