@@ -17,6 +17,9 @@ const settingsID = 1
 // ActionSettingsUpdate is the audit action SaveSettings records.
 const ActionSettingsUpdate = "settings.update"
 
+// ActionSyncStart is the audit action of an org sync started by a person.
+const ActionSyncStart = "sync.start"
+
 // Settings is the single configuration row (id 1).
 type Settings struct {
 	ID      uint   `gorm:"column:id;primaryKey"`

@@ -203,6 +203,13 @@ func (s *Service) begin(ctx context.Context, kind Kind, deptID int64, trigger Tr
 	}
 	if started {
 		s.log.InfoContext(ctx, "org sync started", runAttrs(run)...)
+		if trigger == TriggerUser {
+			// Who pressed which button stays on record after sync_runs is pruned.
+			details := fmt.Sprintf("%s of department %d (run %d)", kind, deptID, run.ID)
+			if err := s.store.Audit(ctx, actor, models.ActionSyncStart, details); err != nil {
+				s.log.WarnContext(ctx, "org sync: audit", append(runAttrs(run), slog.Any("error", err))...)
+			}
+		}
 	}
 	return run, started, nil
 }

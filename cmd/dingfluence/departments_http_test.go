@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/dingfluence/dingfluence/dingtalk/dingtalktest"
+	"github.com/dingfluence/dingfluence/models"
 )
 
 func TestDepartmentsEndpointsRejectBadInput(t *testing.T) {
@@ -96,4 +98,20 @@ func TestSecondClickShowsTheRunningSync(t *testing.T) {
 		t.Fatalf("second click should show the running sync once with a note: %.500s", secondBody)
 	}
 	close(release)
+
+	// The click that started a sync is on record; the busy one started none.
+	entries, err := app.Store.RecentAudit(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var starts []string
+	for _, e := range entries {
+		if e.Action == models.ActionSyncStart {
+			starts = append(starts, e.Actor+": "+e.Details)
+		}
+	}
+	want := "admin: sub_departments of department 1 (run " + firstID[1] + ")"
+	if len(starts) != 1 || starts[0] != want {
+		t.Fatalf("audit of sync starts = %q, want [%q]", starts, want)
+	}
 }

@@ -255,3 +255,25 @@ func TestMetricsExposeHTTPAndDingTalkCalls(t *testing.T) {
 		}
 	}
 }
+
+// After signing in, people land where they were going, but never off-site.
+func TestLoginRedirectStaysOnSite(t *testing.T) {
+	app := startApp(t)
+	tests := []struct{ next, want string }{
+		{"/admin/dingtalk/members?q=wang", "/admin/dingtalk/members?q=wang"},
+		{"//evil.example/phish", "/"},
+		{"https://evil.example/", "/"},
+		{"/\\evil.example", "/"},
+		{"", "/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.next, func(t *testing.T) {
+			c := newClient(t)
+			_, _, token := get(t, c, app.URL, "/login")
+			res, _ := post(t, c, app.URL, "/login", url.Values{"username": {"admin"}, "password": {testAdminPassword}, "_csrf": {token}, "next": {tt.next}})
+			if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != tt.want {
+				t.Fatalf("status %d Location %q, want 303 to %q", res.StatusCode, res.Header.Get("Location"), tt.want)
+			}
+		})
+	}
+}
