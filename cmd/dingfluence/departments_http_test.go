@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dingfluence/dingfluence/dingtalk/dingtalktest"
 	"github.com/dingfluence/dingfluence/models"
@@ -113,5 +114,39 @@ func TestSecondClickShowsTheRunningSync(t *testing.T) {
 	want := "admin: sub_departments of department 1 (run " + firstID[1] + ")"
 	if len(starts) != 1 || starts[0] != want {
 		t.Fatalf("audit of sync starts = %q, want [%q]", starts, want)
+	}
+}
+
+// A sync DingTalk refuses ends as failed on the screen with DingTalk's
+// errcode and errmsg, and keeps what it wrote before the error.
+func TestFailedSyncShowsDingTalkError(t *testing.T) {
+	dt := orgFixture(t)
+	dt.InjectError("/topapi/v2/user/list", 60011, 1)
+	app := startApp(t)
+	configureDingTalk(t, app, dt)
+	admin := newClient(t)
+	signIn(t, admin, app.URL, "admin", testAdminPassword)
+	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/departments")
+
+	res, body := post(t, admin, app.URL, "/admin/dingtalk/departments/1/sync", url.Values{"kind": {"all_sub_department_users"}, "_csrf": {token}})
+	m := regexp.MustCompile(`id="sync-run-(\d+)"`).FindStringSubmatch(body)
+	if res.StatusCode != http.StatusAccepted || m == nil {
+		t.Fatalf("start: status %d, body %.300s", res.StatusCode, body)
+	}
+	// Poll the run as its panel does, until it has ended.
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(body, `data-status="failed"`) {
+		if strings.Contains(body, `data-status="succeeded"`) || time.Now().After(deadline) {
+			t.Fatalf("run did not fail: %.500s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, body, _ = get(t, admin, app.URL, "/admin/dingtalk/syncs/"+m[1])
+	}
+	if !strings.Contains(body, "errcode 60011") || !strings.Contains(body, "没有调用该接口的权限") {
+		t.Fatalf("failed run lacks DingTalk's errcode/errmsg: %.800s", body)
+	}
+	// The root was written before the user listing failed, and stays.
+	if _, err := app.Store.Department(context.Background(), 1); err != nil {
+		t.Fatalf("department written before the failure is gone: %v", err)
 	}
 }
