@@ -118,3 +118,27 @@ func TestSettingsScreenInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, "settings-zh")
 }
+
+// The user menu in the header leads to the profile, and Log out ends the
+// session.
+func TestUserMenuInBrowser(t *testing.T) {
+	app := startApp(t)
+	ctx := newBrowser(t)
+	browserSignIn(t, ctx, app.URL, "/admin/dingtalk/settings", "admin", testAdminPassword)
+
+	do(t, ctx, "open the user menu and go to the profile",
+		chromedp.Click(css(`#user-menu-trigger`)),
+		chromedp.WaitVisible(css(`#user-menu-profile`)),
+		chromedp.Click(css(`#user-menu-profile a`)),
+		chromedp.WaitVisible(css(`#profile-details`)),
+	)
+	if title := read(t, ctx, "title", chromedp.Text(css(`#main h1`))); title != "Profile" {
+		t.Fatalf("profile page title %q", title)
+	}
+	do(t, ctx, "log out",
+		chromedp.Click(css(`#logout`)),
+		chromedp.WaitVisible(css(`#login-form`)),
+		chromedp.Navigate(app.URL+"/admin/dingtalk/settings"),
+		chromedp.WaitVisible(css(`#login-form`)),
+	)
+}
