@@ -37,8 +37,18 @@ type OrgSync interface {
 	RunScheduledFullSync(ctx context.Context) error
 }
 
+// SessionSweeper removes expired sign-in sessions; models.Store implements it.
+type SessionSweeper interface {
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
+}
+
 // Options tune a Scheduler; the zero value is ready for production.
 type Options struct {
+	// Sessions, when set, gets a retention job that removes expired sessions every
+	// RetentionEvery.
+	Sessions SessionSweeper
+	// RetentionEvery is the period of the retention job; 0 means 30 minutes.
+	RetentionEvery time.Duration
 	// Logger receives job failures and, at debug level, how each tick ended; nil discards.
 	Logger *slog.Logger
 	// Clock drives the schedule and the lock leases; nil means the real clock.
@@ -51,7 +61,8 @@ type Options struct {
 
 // Job names, also their keys in job_locks.
 const (
-	jobOrgSync = "org-sync"
+	jobOrgSync   = "org-sync"
+	jobRetention = "retention"
 )
 
 // tickOffset moves every tick off the full minute: DingTalk asks callers not to run
@@ -116,9 +127,15 @@ func New(db *gorm.DB, settings SettingsSource, org OrgSync, opts Options) (*Sche
 	orgSync := orgSyncJob{settings: settings, org: org, clock: opts.Clock, slack: opts.Tick / 2,
 		log: log.With(slog.String("job", jobOrgSync))}
 	s := &Scheduler{cron: cron, locker: newLocker(db, opts.Clock, opts.InstanceName, log), log: log}
-	for _, j := range []job{
-		{name: jobOrgSync, every: opts.Tick, run: orgSync.run},
-	} {
+	jobs := []job{{name: jobOrgSync, every: opts.Tick, run: orgSync.run}}
+	if opts.Sessions != nil {
+		if opts.RetentionEvery <= 0 {
+			opts.RetentionEvery = 30 * time.Minute
+		}
+		retention := retentionJob{sessions: opts.Sessions, clock: opts.Clock, log: log.With(slog.String("job", jobRetention))}
+		jobs = append(jobs, job{name: jobRetention, every: opts.RetentionEvery, run: retention.run})
+	}
+	for _, j := range jobs {
 		if err := s.add(j, opts.Clock.Now()); err != nil {
 			_ = cron.Shutdown()
 			return nil, err

@@ -136,3 +136,32 @@ func TestGormstoreCreatesItsOwnTable(t *testing.T) {
 		}
 	})
 }
+
+func TestDeleteExpiredSessions(t *testing.T) {
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		store := models.NewStore(db, testBox(t, 1))
+		now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+		rows := map[string]time.Time{
+			"expired-long-ago": now.Add(-48 * time.Hour),
+			"expired-just-now": now.Add(-time.Second),
+			"still-valid":      now.Add(time.Hour),
+		}
+		for token, expiry := range rows {
+			if err := db.Exec("INSERT INTO sessions (token, data, expiry) VALUES (?, ?, ?)", token, []byte("x"), expiry).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := store.DeleteExpiredSessions(ctx, now)
+		if err != nil || n != 2 {
+			t.Fatalf("DeleteExpiredSessions = %d, %v; want 2", n, err)
+		}
+		var left []string
+		if err := db.Raw("SELECT token FROM sessions").Scan(&left).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || left[0] != "still-valid" {
+			t.Fatalf("sessions left = %v, want [still-valid]", left)
+		}
+	})
+}

@@ -31,7 +31,6 @@ type App struct {
 	Handler   http.Handler
 	Store     *models.Store
 	db        *gorm.DB
-	sessions  *gormstore.GORMStore
 	orgSync   *orgsync.Service
 	scheduler *jobs.Scheduler
 	logger    *slog.Logger
@@ -58,9 +57,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	store := models.NewStore(db, box)
 
 	sessions := scs.New()
-	// Expired sessions are swept every 30 minutes; each replica sweeps, which
-	// is harmless (a DELETE of expired rows).
-	sessionStore, err := gormstore.NewWithCleanupInterval(db, 30*time.Minute)
+	// No sweeper goroutine of the store's own (its stop races with its
+	// start); the scheduler's retention job removes expired sessions.
+	sessionStore, err := gormstore.NewWithCleanupInterval(db, 0)
 	if err != nil {
 		return nil, fmt.Errorf("session store: %w", err)
 	}
@@ -96,7 +95,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 
 	settingsService := settings.New(store, clientOptions, logger)
 	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger})
-	scheduler, err := jobs.New(db, settingsService, orgSync, jobs.Options{Logger: logger})
+	scheduler, err := jobs.New(db, settingsService, orgSync, jobs.Options{Logger: logger, Sessions: store})
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
@@ -126,7 +125,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Metrics:       registry,
 		SecureCookies: cfg.secureCookies(),
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, sessions: sessionStore, orgSync: orgSync, scheduler: scheduler, logger: logger}, nil
+	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, scheduler: scheduler, logger: logger}, nil
 }
 
 // StartJobs starts the periodic jobs (scheduled org sync). Tests that drive
@@ -139,7 +138,6 @@ func (a *App) Close() error {
 		a.logger.Warn("stop scheduler", slog.Any("error", err))
 	}
 	a.orgSync.Close()
-	a.sessions.StopCleanup()
 	sqlDB, err := a.db.DB()
 	if err != nil {
 		return err
