@@ -21,5 +21,7 @@ for a in "$@"; do
 done
 
 status=0
-go test -count=1 -timeout 30m "${pkgs[@]}" "$@" || status=$?
+# -race: the app is full of goroutines (syncs, scheduler, token refresh); the
+# race detector is cheap insurance at about twice the run time.
+go test -race -count=1 -timeout 30m "${pkgs[@]}" "$@" || status=$?
 exit "$status" # the EXIT trap stops MariaDB and keeps this status
