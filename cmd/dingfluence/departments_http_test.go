@@ -117,6 +117,45 @@ func TestSecondClickShowsTheRunningSync(t *testing.T) {
 	}
 }
 
+// startAndWait presses a sync button and polls the run's panel, as the page
+// does, until the run has ended; it returns the final panel.
+func startAndWait(t *testing.T, c *http.Client, app *testApp, token, kind string) string {
+	t.Helper()
+	res, body := post(t, c, app.URL, "/admin/dingtalk/departments/1/sync", url.Values{"kind": {kind}, "_csrf": {token}})
+	m := regexp.MustCompile(`id="sync-run-(\d+)"`).FindStringSubmatch(body)
+	if res.StatusCode != http.StatusAccepted || m == nil {
+		t.Fatalf("start %s: status %d, body %.300s", kind, res.StatusCode, body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Contains(body, `data-status="running"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still running after 30 s", kind)
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, body, _ = get(t, c, app.URL, "/admin/dingtalk/syncs/"+m[1])
+	}
+	return body
+}
+
+// "Full sync now" syncs the whole organisation, departments and people.
+func TestFullSyncButton(t *testing.T) {
+	dt := orgFixture(t)
+	app := startApp(t)
+	configureDingTalk(t, app, dt)
+	admin := newClient(t)
+	signIn(t, admin, app.URL, "admin", testAdminPassword)
+	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/departments")
+
+	body := startAndWait(t, admin, app, token, "full")
+	if !strings.Contains(body, `data-status="succeeded"`) || !strings.Contains(body, "Users: 231 seen") {
+		t.Fatalf("full sync panel: %.600s", body)
+	}
+	page, err := app.Store.SearchMembers(context.Background(), models.MemberQuery{})
+	if err != nil || page.Total != 231 {
+		t.Fatalf("members after full sync = %d, %v; want 231", page.Total, err)
+	}
+}
+
 // A sync DingTalk refuses ends as failed on the screen with DingTalk's
 // errcode and errmsg, and keeps what it wrote before the error.
 func TestFailedSyncShowsDingTalkError(t *testing.T) {
@@ -128,19 +167,9 @@ func TestFailedSyncShowsDingTalkError(t *testing.T) {
 	signIn(t, admin, app.URL, "admin", testAdminPassword)
 	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/departments")
 
-	res, body := post(t, admin, app.URL, "/admin/dingtalk/departments/1/sync", url.Values{"kind": {"all_sub_department_users"}, "_csrf": {token}})
-	m := regexp.MustCompile(`id="sync-run-(\d+)"`).FindStringSubmatch(body)
-	if res.StatusCode != http.StatusAccepted || m == nil {
-		t.Fatalf("start: status %d, body %.300s", res.StatusCode, body)
-	}
-	// Poll the run as its panel does, until it has ended.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(body, `data-status="failed"`) {
-		if strings.Contains(body, `data-status="succeeded"`) || time.Now().After(deadline) {
-			t.Fatalf("run did not fail: %.500s", body)
-		}
-		time.Sleep(100 * time.Millisecond)
-		_, body, _ = get(t, admin, app.URL, "/admin/dingtalk/syncs/"+m[1])
+	body := startAndWait(t, admin, app, token, "all_sub_department_users")
+	if !strings.Contains(body, `data-status="failed"`) {
+		t.Fatalf("run did not fail: %.500s", body)
 	}
 	if !strings.Contains(body, "errcode 60011") || !strings.Contains(body, "没有调用该接口的权限") {
 		t.Fatalf("failed run lacks DingTalk's errcode/errmsg: %.800s", body)
