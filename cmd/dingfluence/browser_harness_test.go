@@ -146,7 +146,7 @@ func browserSignIn(t *testing.T, ctx context.Context, base, path, username, pass
 		chromedp.SendKeys(css(`#username`), username),
 		chromedp.SendKeys(css(`#password`), password),
 		chromedp.Click(css(`#login-submit`)),
-		// Only signed-in pages have the log-out button.
-		chromedp.WaitVisible(css(`#logout`)),
+		// Only signed-in pages have the user menu.
+		chromedp.WaitVisible(css(`#user-menu-trigger`)),
 	)
 }

@@ -119,8 +119,8 @@ func TestSettingsScreenInBrowser(t *testing.T) {
 	screenshot(t, ctx, "settings-zh")
 }
 
-// The user menu in the header leads to the profile, and Log out ends the
-// session.
+// The user menu in the header leads to the profile, and its Log out ends
+// the session.
 func TestUserMenuInBrowser(t *testing.T) {
 	app := startApp(t)
 	ctx := newBrowser(t)
@@ -135,7 +135,9 @@ func TestUserMenuInBrowser(t *testing.T) {
 	if title := read(t, ctx, "title", chromedp.Text(css(`#main h1`))); title != "Profile" {
 		t.Fatalf("profile page title %q", title)
 	}
-	do(t, ctx, "log out",
+	do(t, ctx, "log out from the user menu",
+		chromedp.Click(css(`#user-menu-trigger`)),
+		chromedp.WaitVisible(css(`#logout`)),
 		chromedp.Click(css(`#logout`)),
 		chromedp.WaitVisible(css(`#login-form`)),
 		chromedp.Navigate(app.URL+"/admin/dingtalk/settings"),
