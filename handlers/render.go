@@ -35,7 +35,7 @@ func (h *Handlers) page(c echo.Context, title, nav string) views.Page {
 		p.CSRF = tok
 	}
 	if u := currentUser(c); u != nil {
-		p.Viewer = &views.Viewer{Username: u.Username, DisplayName: u.DisplayName, IsAdmin: u.IsAdmin}
+		p.Viewer = &views.Viewer{Username: u.Username, DisplayName: u.DisplayName}
 		p.Flash = h.Sessions.PopString(c.Request().Context(), sessionFlash)
 	}
 	return p

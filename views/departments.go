@@ -2,6 +2,7 @@ package views
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/dingfluence/dingfluence/locale"
@@ -20,6 +21,15 @@ func syncCounters(ctx context.Context, r models.SyncRun) string {
 		"UsersSeen": r.UsersSeen, "UsersChanged": r.UsersChanged,
 		"Deactivated": r.UsersDeactivated, "Calls": r.APICalls,
 	})
+}
+
+// syncError is DingTalk's errcode and message of a failed run, or the
+// error text alone when the failure was not DingTalk's.
+func syncError(r models.SyncRun) string {
+	if r.Errcode != 0 {
+		return "errcode " + strconv.Itoa(r.Errcode) + ": " + r.Error
+	}
+	return r.Error
 }
 
 func syncDuration(r models.SyncRun) string {

@@ -6,7 +6,6 @@ package views
 type Viewer struct {
 	Username    string
 	DisplayName string
-	IsAdmin     bool
 }
 
 // Page carries what every full page needs besides its own content.
