@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/dingfluence/dingfluence/dingtalk/dingtalktest"
+	"github.com/dingfluence/dingfluence/models"
 )
 
 func TestAccessControl(t *testing.T) {
@@ -275,5 +279,88 @@ func TestLoginRedirectStaysOnSite(t *testing.T) {
 				t.Fatalf("status %d Location %q, want 303 to %q", res.StatusCode, res.Header.Get("Location"), tt.want)
 			}
 		})
+	}
+}
+
+// X-Forwarded-For counts only when it comes from a proxy on a private or
+// loopback network; from anywhere else it cannot be forged to get fresh
+// sign-in attempts.
+func TestForgedForwardedForDoesNotDodgeThrottling(t *testing.T) {
+	app := startApp(t)
+	attempt := func(forwardedFor string) int {
+		form := url.Values{"username": {"admin"}, "password": {"wrong"}}
+		req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+		req.RemoteAddr = "203.0.113.50:41000" // a public client, no proxy
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		rec := httptest.NewRecorder()
+		app.Handler.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range 5 {
+		if code := attempt(fmt.Sprintf("198.51.100.%d", i)); code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: status %d, want 401", i+1, code)
+		}
+	}
+	if code := attempt("198.51.100.99"); code != http.StatusTooManyRequests {
+		t.Fatalf("sixth attempt with a new forged address: status %d, want 429", code)
+	}
+}
+
+// Signing in issues a new session token, so a token known before sign-in
+// (planted, or from a previous person at the same browser) is worth nothing.
+func TestSignInRenewsTheSessionToken(t *testing.T) {
+	app := startApp(t)
+	app.addUser(t, "alice", "alice-password-1", false)
+	c := newClient(t)
+	signIn(t, c, app.URL, "alice", "alice-password-1")
+	base, _ := url.Parse(app.URL)
+	sessionToken := func() string {
+		for _, ck := range c.Jar.Cookies(base) {
+			if ck.Name == "df_session" {
+				return ck.Value
+			}
+		}
+		return ""
+	}
+	before := sessionToken()
+
+	// The same browser signs in as someone else.
+	_, _, token := get(t, c, app.URL, "/profile")
+	res, _ := post(t, c, app.URL, "/login", url.Values{"username": {"admin"}, "password": {testAdminPassword}, "_csrf": {token}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second sign-in: status %d", res.StatusCode)
+	}
+	if after := sessionToken(); after == "" || after == before {
+		t.Fatalf("session token before %q, after %q: want a new one", before, after)
+	}
+
+	// The old token no longer signs anybody in.
+	old := newClient(t)
+	old.Jar.SetCookies(base, []*http.Cookie{{Name: "df_session", Value: before}})
+	if status, _, _ := get(t, old, app.URL, "/profile"); status != http.StatusSeeOther {
+		t.Fatalf("the pre-sign-in token still opens /profile: status %d", status)
+	}
+}
+
+// When the secret key changed, the Settings screen still opens and says the
+// stored appSecret must be entered again.
+func TestSettingsPageWithAnUnreadableSecret(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite://" + filepath.Join(dir, "shared.db")
+	first := startApp(t, func(c *Config) { c.DB, c.SecretKey = db, "first key of this installation" })
+	set := models.DefaultSettings()
+	set.AgentID, set.AppKey, set.AppSecret = 1, "key", "the-secret"
+	if err := first.Store.SaveSettings(context.Background(), set, "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	second := startApp(t, func(c *Config) { c.DB, c.SecretKey = db, "a different key" })
+	admin := newClient(t)
+	signIn(t, admin, second.URL, "admin", testAdminPassword)
+	status, body, _ := get(t, admin, second.URL, "/admin/dingtalk/settings")
+	if status != http.StatusOK || !strings.Contains(body, "cannot be decrypted") || !strings.Contains(body, `value="key"`) {
+		t.Fatalf("status %d; want the form with its values and the unreadable-secret note: %.400s", status, body)
 	}
 }

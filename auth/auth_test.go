@@ -1,0 +1,147 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dingfluence/dingfluence/models"
+)
+
+// memUsers is an in-memory UserStore.
+type memUsers struct {
+	mu    sync.Mutex
+	users map[string]models.User
+}
+
+func (m *memUsers) UserByUsername(_ context.Context, username string) (models.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[username]
+	if !ok {
+		return models.User{}, models.ErrNotFound
+	}
+	return u, nil
+}
+
+func (m *memUsers) CreateUser(_ context.Context, u *models.User) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u.ID = uint(len(m.users) + 1)
+	m.users[u.Username] = *u
+	return nil
+}
+
+func (m *memUsers) SetPasswordHash(_ context.Context, id uint, hash string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, u := range m.users {
+		if u.ID == id {
+			u.PasswordHash = hash
+			m.users[name] = u
+			return nil
+		}
+	}
+	return models.ErrNotFound
+}
+
+func newTestService(t *testing.T) (*Service, *memUsers) {
+	t.Helper()
+	users := &memUsers{users: map[string]models.User{}}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	svc, err := NewService(users, NewThrottle(5, 30*time.Second, func() time.Time { return now }), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, users
+}
+
+func TestEnsureAdmin(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newTestService(t)
+
+	generated, err := svc.EnsureAdmin(ctx, "")
+	if err != nil || len(generated) < 20 {
+		t.Fatalf("first start: generated %q, %v; want a long random password", generated, err)
+	}
+	if _, err := svc.Authenticate(ctx, AdminUsername, generated, "10.0.0.1"); err != nil {
+		t.Fatalf("the generated password does not sign in: %v", err)
+	}
+	again, err := svc.EnsureAdmin(ctx, "")
+	if err != nil || again != "" {
+		t.Fatalf("second start generated %q, %v; want nothing (shown once)", again, err)
+	}
+	if _, err := svc.Authenticate(ctx, AdminUsername, generated, "10.0.0.1"); err != nil {
+		t.Fatalf("a restart changed the password: %v", err)
+	}
+
+	// A configured password resets it: the break-glass path.
+	if out, err := svc.EnsureAdmin(ctx, "break-glass-password"); err != nil || out != "" {
+		t.Fatalf("reset: %q, %v", out, err)
+	}
+	if _, err := svc.Authenticate(ctx, AdminUsername, "break-glass-password", "10.0.0.1"); err != nil {
+		t.Fatalf("the configured password does not sign in: %v", err)
+	}
+	if _, err := svc.Authenticate(ctx, AdminUsername, generated, "10.0.0.1"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("the old password still signs in: %v", err)
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	ctx := context.Background()
+	svc, users := newTestService(t)
+	hash, err := HashPassword("right-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.users["alice"] = models.User{ID: 10, Username: "alice", PasswordHash: hash, Enabled: true}
+	users.users["bob"] = models.User{ID: 11, Username: "bob", PasswordHash: hash, Enabled: false}
+	users.users["carol"] = models.User{ID: 12, Username: "carol", Enabled: true} // Confluence user: no local password
+
+	tests := []struct {
+		name, username, password string
+		wantErr                  error
+	}{
+		{"right password", "alice", "right-password", nil},
+		{"wrong password", "alice", "wrong", ErrInvalidCredentials},
+		{"unknown user", "mallory", "right-password", ErrInvalidCredentials},
+		{"disabled user", "bob", "right-password", ErrInvalidCredentials},
+		{"user without a local password", "carol", "", ErrInvalidCredentials},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := svc.Authenticate(ctx, tt.username, tt.password, "10.0.0."+tt.username)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantErr == nil && u.Username != tt.username {
+				t.Fatalf("signed in as %q", u.Username)
+			}
+		})
+	}
+}
+
+// One address guessing across many usernames is stopped too, not only
+// guesses at one account.
+func TestAuthenticateThrottlesAnAddressAcrossUsernames(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newTestService(t)
+	for i := range 5 {
+		_, err := svc.Authenticate(ctx, "user"+strings.Repeat("x", i), "guess", "198.51.100.7")
+		if !errors.Is(err, ErrInvalidCredentials) {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+	}
+	var throttled *ThrottledError
+	if _, err := svc.Authenticate(ctx, "someone-else", "guess", "198.51.100.7"); !errors.As(err, &throttled) {
+		t.Fatalf("sixth guess from the same address: %v, want throttled", err)
+	}
+	if _, err := svc.Authenticate(ctx, "someone-else", "guess", "198.51.100.8"); errors.As(err, &throttled) {
+		t.Fatal("another address is throttled too")
+	}
+}
