@@ -45,7 +45,11 @@ func (h *Handlers) departments(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("load recent syncs: %w", err)
 	}
-	v := views.DepartmentsView{Roots: roots, Running: stillRunning(recent), Recent: recent}
+	running, err := h.Directory.RunningSyncRuns(ctx)
+	if err != nil {
+		return fmt.Errorf("load running syncs: %w", err)
+	}
+	v := views.DepartmentsView{Roots: roots, Running: running, Recent: recent}
 	return render(c, http.StatusOK, views.Departments(h.page(c, "departments.title", "departments"), v))
 }
 
@@ -81,12 +85,12 @@ func (h *Handlers) startSync(c echo.Context) error {
 	// after it, so a second click on a busy button shows the running one
 	// once instead of adding a copy, and a sync that ended before this
 	// answer still shows its result.
-	recent, err := h.Directory.RecentSyncRuns(ctx, recentSyncLimit)
+	running, err := h.Directory.RunningSyncRuns(ctx)
 	if err != nil {
-		return fmt.Errorf("load recent syncs: %w", err)
+		return fmt.Errorf("load running syncs: %w", err)
 	}
 	panel := []models.SyncRun{run}
-	for _, r := range stillRunning(recent) {
+	for _, r := range running {
 		if r.ID != run.ID {
 			panel = append(panel, r)
 		}
@@ -95,17 +99,6 @@ func (h *Handlers) startSync(c echo.Context) error {
 		return render(c, http.StatusOK, views.SyncPanel(panel, run.ID, t(c, "departments.alreadyRunning")))
 	}
 	return render(c, http.StatusAccepted, views.SyncPanel(panel, 0, ""))
-}
-
-// stillRunning returns the runs that have not ended.
-func stillRunning(runs []models.SyncRun) []models.SyncRun {
-	var running []models.SyncRun
-	for _, r := range runs {
-		if r.Running() {
-			running = append(running, r)
-		}
-	}
-	return running
 }
 
 // syncRun is polled by a running sync's panel; once the run has ended it

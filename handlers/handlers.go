@@ -34,6 +34,7 @@ type Directory interface {
 	SearchMembers(ctx context.Context, q models.MemberQuery) (models.MemberPage, error)
 	SyncRun(ctx context.Context, id uint) (models.SyncRun, error)
 	RecentSyncRuns(ctx context.Context, limit int) ([]models.SyncRun, error)
+	RunningSyncRuns(ctx context.Context) ([]models.SyncRun, error)
 }
 
 // OrgSync starts the department and user syncs.

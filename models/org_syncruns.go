@@ -191,3 +191,13 @@ func (s *Store) LastSyncRun(ctx context.Context, kind, trigger string) (SyncRun,
 	}
 	return r, nil
 }
+
+// RunningSyncRuns returns every run that holds its scope, newest first: the syncs going on
+// now, however many runs have ended since they began.
+func (s *Store) RunningSyncRuns(ctx context.Context) ([]SyncRun, error) {
+	var runs []SyncRun
+	if err := s.db.WithContext(ctx).Where("active_scope IS NOT NULL").Order("id DESC").Find(&runs).Error; err != nil {
+		return nil, dbError("list running sync runs", err)
+	}
+	return runs, nil
+}

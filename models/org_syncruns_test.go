@@ -209,6 +209,19 @@ func TestRecentAndLastSyncRuns(t *testing.T) {
 		if err != nil || len(recent) != 3 || recent[0].ID != newest.ID || recent[2].ID != wantLast.ID {
 			t.Errorf("RecentSyncRuns(3) = %d runs, first %d, %v; want 3, newest (%d) first", len(recent), recent[0].ID, err, newest.ID)
 		}
+
+		// A run still going is listed as running however many runs ended after it began.
+		going, started, err := store.BeginSyncRun(ctx, newRun("department_users", 7, t0), t0)
+		if err != nil || !started {
+			t.Fatalf("begin a long run: %v", err)
+		}
+		for range 12 {
+			begin("sub_departments", "user", t2)
+		}
+		running, err := store.RunningSyncRuns(ctx)
+		if err != nil || len(running) != 1 || running[0].ID != going.ID {
+			t.Errorf("RunningSyncRuns = %+v, %v; want only run %d", running, err, going.ID)
+		}
 	})
 }
 
