@@ -19,14 +19,15 @@ const rootDepartmentID = 1
 // recentSyncLimit is how many past runs the Departments screen lists.
 const recentSyncLimit = 10
 
-// userSyncKinds are the sync actions a button may start: the four of every
-// department and the full sync.
-var userSyncKinds = map[string]orgsync.Kind{
-	string(orgsync.KindFull):                  orgsync.KindFull,
-	string(orgsync.KindSubDepartments):        orgsync.KindSubDepartments,
-	string(orgsync.KindAllSubDepartments):     orgsync.KindAllSubDepartments,
-	string(orgsync.KindDepartmentUsers):       orgsync.KindDepartmentUsers,
-	string(orgsync.KindAllSubDepartmentUsers): orgsync.KindAllSubDepartmentUsers,
+// buttonSyncKind is the sync a button's kind names: the four of every
+// department, or the full sync.
+func buttonSyncKind(kind string) (orgsync.Kind, bool) {
+	switch k := orgsync.Kind(kind); k {
+	case orgsync.KindFull, orgsync.KindSubDepartments, orgsync.KindAllSubDepartments,
+		orgsync.KindDepartmentUsers, orgsync.KindAllSubDepartmentUsers:
+		return k, true
+	}
+	return "", false
 }
 
 func (h *Handlers) departments(c echo.Context) error {
@@ -72,7 +73,7 @@ func (h *Handlers) startSync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	kind, ok := userSyncKinds[c.FormValue("kind")]
+	kind, ok := buttonSyncKind(c.FormValue("kind"))
 	if !ok {
 		return echo.NewHTTPError(http.StatusBadRequest, "error.badSyncKind")
 	}

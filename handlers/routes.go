@@ -27,7 +27,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
 	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: h.Metrics}))
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(http.FS(static.Files)))))
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(http.FS(static.FS())))))
 
 	app := e.Group("", echo.WrapMiddleware(h.Sessions.LoadAndSave), h.csrf(), h.loadViewer)
 	app.GET("/login", h.loginForm)

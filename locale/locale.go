@@ -18,11 +18,16 @@ import (
 var messageFiles embed.FS
 
 // Supported lists the languages the interface is translated into, in the
-// order a language picker shows them.
-var Supported = []Language{
-	{Tag: "en", Name: "English"},
-	{Tag: "zh-Hans", Name: "简体中文"},
+// order a language picker shows them; the first is the fallback.
+func Supported() []Language {
+	return []Language{
+		{Tag: "en", Name: "English"},
+		{Tag: "zh-Hans", Name: "简体中文"},
+	}
 }
+
+// fallback is the language used when nothing better matches.
+const fallback = "en"
 
 // Language is one interface language: its BCP 47 tag and its own name.
 type Language struct {
@@ -40,8 +45,8 @@ type Bundle struct {
 func NewBundle() (*Bundle, error) {
 	b := i18n.NewBundle(language.English)
 	b.RegisterUnmarshalFunc("json", json.Unmarshal)
-	tags := make([]language.Tag, 0, len(Supported))
-	for _, l := range Supported {
+	tags := make([]language.Tag, 0, len(Supported()))
+	for _, l := range Supported() {
 		data, err := messageFiles.ReadFile("messages/" + l.Tag + ".json")
 		if err != nil {
 			return nil, fmt.Errorf("read messages for %s: %w", l.Tag, err)
@@ -57,25 +62,25 @@ func NewBundle() (*Bundle, error) {
 // Match picks the supported language for an explicit preference (may be
 // empty) and an Accept-Language header. The explicit preference wins.
 func (b *Bundle) Match(preferred, acceptLanguage string) string {
-	for _, l := range Supported {
+	for _, l := range Supported() {
 		if preferred == l.Tag {
 			return l.Tag
 		}
 	}
 	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
 	if err != nil || len(tags) == 0 {
-		return Supported[0].Tag
+		return fallback
 	}
 	_, index, confidence := b.matcher.Match(tags...)
 	if confidence == language.No {
-		return Supported[0].Tag
+		return fallback
 	}
-	return Supported[index].Tag
+	return Supported()[index].Tag
 }
 
 // IsSupported reports whether tag is one of the interface languages.
 func IsSupported(tag string) bool {
-	for _, l := range Supported {
+	for _, l := range Supported() {
 		if l.Tag == tag {
 			return true
 		}
@@ -139,7 +144,7 @@ func Tag(ctx context.Context) string {
 	if l := From(ctx); l != nil {
 		return l.tag
 	}
-	return Supported[0].Tag
+	return fallback
 }
 
 // CookieName is the cookie that remembers a signed-out visitor's choice.

@@ -21,16 +21,20 @@ func FS() fs.FS { return Files }
 
 // Stylesheets are the CSS files every page includes, in this order, as paths
 // inside FS (prefix them with the URL the FS is served under).
-var Stylesheets = []string{
-	"vendor/aui/aui-prototyping.css",
-	"app.css",
+func Stylesheets() []string {
+	return []string{
+		"vendor/aui/aui-prototyping.css",
+		"app.css",
+	}
 }
 
 // Scripts are the JS files every page includes, in this order: AUI needs
 // window.jQuery, and app.js configures htmx before it initialises.
-var Scripts = []string{
-	"vendor/jquery/jquery.min.js",
-	"vendor/aui/aui-prototyping.js",
-	"vendor/htmx/htmx.min.js",
-	"app.js",
+func Scripts() []string {
+	return []string{
+		"vendor/jquery/jquery.min.js",
+		"vendor/aui/aui-prototyping.js",
+		"vendor/htmx/htmx.min.js",
+		"app.js",
+	}
 }

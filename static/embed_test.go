@@ -9,7 +9,7 @@ import (
 )
 
 func TestLayoutAssetsEmbedded(t *testing.T) {
-	for _, name := range append(append([]string{}, Stylesheets...), Scripts...) {
+	for _, name := range append(Stylesheets(), Scripts()...) {
 		b, err := fs.ReadFile(FS(), name)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -30,7 +30,7 @@ func TestLayoutAssetsEmbedded(t *testing.T) {
 // gets a 404 (AUI's icon fonts).
 func TestCSSRelativeURLsResolve(t *testing.T) {
 	urlRE := regexp.MustCompile(`url\(\s*["']?([^"')]+)["']?\s*\)`)
-	for _, css := range Stylesheets {
+	for _, css := range Stylesheets() {
 		b, err := fs.ReadFile(FS(), css)
 		if err != nil {
 			t.Fatal(err)

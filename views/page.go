@@ -24,12 +24,14 @@ type NavItem struct {
 	Label string // message id
 }
 
-// DingTalkNav lists the administration screens of the DingTalk group, in
+// dingTalkNav lists the administration screens of the DingTalk group, in
 // sidebar order. Only screens that exist are listed.
-var DingTalkNav = []NavItem{
-	{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings"},
-	{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments"},
-	{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members"},
+func dingTalkNav() []NavItem {
+	return []NavItem{
+		{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings"},
+		{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments"},
+		{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members"},
+	}
 }
 
 // name returns what the header shows for the viewer.
