@@ -183,7 +183,12 @@ func (s *Service) Save(ctx context.Context, f Form, actor string) (FieldErrors, 
 
 // TestResult is the outcome of a connection test, ready to show.
 type TestResult struct {
-	OK      bool
+	OK bool
+	// Problem is the message id of what stopped the test before DingTalk was
+	// asked (a bad token URL, no usable secret).
+	Problem string
+	// Errcode and Errmsg are DingTalk's answer, or -1 and the error text when
+	// DingTalk could not be reached.
 	Errcode int
 	Errmsg  string
 }
@@ -194,14 +199,19 @@ func (s *Service) TestConnection(ctx context.Context, f Form) (TestResult, error
 	secret := f.AppSecret
 	if secret == "" {
 		stored, err := s.store.LoadSettings(ctx)
-		if err != nil {
+		switch {
+		case errors.Is(err, models.ErrSecretUnreadable):
+			return TestResult{Problem: "settings.secretUnreadable"}, nil
+		case err != nil:
 			return TestResult{}, fmt.Errorf("load stored secret: %w", err)
+		case stored.AppSecret == "":
+			return TestResult{Problem: "settings.testNoSecret"}, nil
 		}
 		secret = stored.AppSecret
 	}
 	tokenURL := strings.TrimSpace(f.TokenURL)
 	if !isAbsoluteHTTPURL(tokenURL) {
-		return TestResult{Errcode: -1, Errmsg: "Get Token URL must be an absolute http(s) URL"}, nil
+		return TestResult{Problem: "settings.testBadTokenURL"}, nil
 	}
 	cfg := dingtalk.Config{AppKey: strings.TrimSpace(f.AppKey), AppSecret: secret, Endpoints: dingtalk.DefaultEndpoints()}
 	cfg.Endpoints.Token = tokenURL

@@ -1,6 +1,10 @@
 package settings
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"testing"
 
 	"github.com/dingfluence/dingfluence/models"
@@ -63,5 +67,42 @@ func TestFormFromNeverCarriesTheSecret(t *testing.T) {
 	s.AppSecret = "top-secret"
 	if f := FormFrom(s); f.AppSecret != "" {
 		t.Fatalf("form carries secret %q", f.AppSecret)
+	}
+}
+
+// fakeStore serves one stored settings row (or an error) for the service.
+type fakeStore struct {
+	set models.Settings
+	err error
+}
+
+func (f fakeStore) LoadSettings(context.Context) (models.Settings, error) { return f.set, f.err }
+func (f fakeStore) SaveSettings(context.Context, models.Settings, string) error {
+	return errors.New("not used")
+}
+
+// Problems found before DingTalk is asked are reported, not raised as errors.
+func TestTestConnectionProblems(t *testing.T) {
+	unreadable := fmt.Errorf("load settings: %w", models.ErrSecretUnreadable)
+	tests := []struct {
+		name  string
+		store fakeStore
+		edit  func(*Form)
+		want  string
+	}{
+		{"stored secret unreadable", fakeStore{err: unreadable}, func(f *Form) { f.AppSecret = "" }, "settings.secretUnreadable"},
+		{"no secret anywhere", fakeStore{set: models.DefaultSettings()}, func(f *Form) { f.AppSecret = "" }, "settings.testNoSecret"},
+		{"relative token URL", fakeStore{}, func(f *Form) { f.AppSecret = "typed"; f.TokenURL = "/gettoken" }, "settings.testBadTokenURL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := validForm()
+			tt.edit(&f)
+			svc := New(tt.store, nil, slog.New(slog.DiscardHandler))
+			got, err := svc.TestConnection(context.Background(), f)
+			if err != nil || got.OK || got.Problem != tt.want {
+				t.Fatalf("TestConnection = %+v, %v; want problem %s", got, err, tt.want)
+			}
+		})
 	}
 }
