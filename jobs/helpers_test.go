@@ -268,7 +268,7 @@ func (o *dbOrg) RunScheduledFullSync(ctx context.Context) error {
 // when the test ends (before its database is closed).
 func startScheduler(t *testing.T, db *gorm.DB, settings SettingsSource, org OrgSync, clock clockwork.Clock, rec *recorder, name string) {
 	t.Helper()
-	s, err := New(db, settings, org, Options{Logger: rec.logger(), Clock: clock, Tick: time.Minute, InstanceName: name})
+	s, err := New(locks(db), settings, org, Options{Logger: rec.logger(), Clock: clock, Tick: time.Minute, InstanceName: name})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -333,3 +333,6 @@ func openDB(t testing.TB, dsn string) *gorm.DB {
 	modelstest.Close(t, db)
 	return db
 }
+
+// locks is the lease store on db.
+func locks(db *gorm.DB) LockStore { return models.NewStore(db, nil) }

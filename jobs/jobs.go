@@ -18,7 +18,6 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
-	"gorm.io/gorm"
 
 	"github.com/dingfluence/dingfluence/models"
 )
@@ -91,11 +90,11 @@ type job struct {
 	run   func(ctx context.Context) error
 }
 
-// New builds a Scheduler whose jobs lock on db, creating the job_locks table if it does
-// not exist yet. Nothing runs until Start.
-func New(db *gorm.DB, settings SettingsSource, org OrgSync, opts Options) (*Scheduler, error) {
-	if db == nil || settings == nil || org == nil {
-		return nil, errors.New("jobs: New needs a database, a settings source and an org sync")
+// New builds a Scheduler whose jobs take their leases in locks (the job_locks table).
+// Nothing runs until Start.
+func New(locks LockStore, settings SettingsSource, org OrgSync, opts Options) (*Scheduler, error) {
+	if locks == nil || settings == nil || org == nil {
+		return nil, errors.New("jobs: New needs a lock store, a settings source and an org sync")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -126,7 +125,7 @@ func New(db *gorm.DB, settings SettingsSource, org OrgSync, opts Options) (*Sche
 	}
 	orgSync := orgSyncJob{settings: settings, org: org, clock: opts.Clock, slack: opts.Tick / 2,
 		log: log.With(slog.String("job", jobOrgSync))}
-	s := &Scheduler{cron: cron, locker: newLocker(db, opts.Clock, opts.InstanceName, log), log: log}
+	s := &Scheduler{cron: cron, locker: newLocker(locks, opts.Clock, opts.InstanceName, log), log: log}
 	jobs := []job{{name: jobOrgSync, every: opts.Tick, run: orgSync.run}}
 	if opts.Sessions != nil {
 		if opts.RetentionEvery <= 0 {

@@ -197,7 +197,7 @@ func TestSyncStopsWhenItsLockIsLost(t *testing.T) {
 		advance(t, clock, 1, tickOffset+lag)
 		rec.expect(t, evEntered)
 
-		if err := db.Model(&jobLock{}).Where("name = ?", jobOrgSync).
+		if err := db.Model(&models.JobLock{}).Where("name = ?", jobOrgSync).
 			Updates(map[string]any{"owner": "other#1", "locked_until": startTime().Add(time.Hour)}).Error; err != nil {
 			t.Fatalf("take the lease over: %v", err)
 		}
@@ -212,7 +212,7 @@ func TestShutdownReleasesTheLock(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		clock := clockwork.NewFakeClockAt(startTime())
 		rec := newTickRecorder()
-		s, err := New(db, enabledEvery(60), &memOrg{clock: clock, gate: newGate(rec, true)},
+		s, err := New(locks(db), enabledEvery(60), &memOrg{clock: clock, gate: newGate(rec, true)},
 			Options{Logger: rec.logger(), Clock: clock, InstanceName: "leaving"})
 		if err != nil {
 			t.Fatalf("New: %v", err)
@@ -226,7 +226,7 @@ func TestShutdownReleasesTheLock(t *testing.T) {
 		}
 		rec.expect(t, evCancelled)
 		rec.expect(t, msgLockReleased)
-		other := newLocker(db, clock, "staying", rec.logger())
+		other := newLocker(locks(db), clock, "staying", rec.logger())
 		held, err := other.Lock(context.Background(), jobOrgSync)
 		if err != nil {
 			t.Fatalf("another replica cannot take the lock after shutdown: %v", err)

@@ -11,10 +11,6 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
-
-	"github.com/dingfluence/dingfluence/models"
 )
 
 // A job's lock is a lease: one row per job in job_locks naming the replica that holds it
@@ -37,22 +33,19 @@ const (
 // errLockHeld is what Lock returns when another replica holds a live lease.
 var errLockHeld = errors.New("job lock held by another instance")
 
-// jobLock is a row of job_locks, created by models' migration 202611250006_job_locks.
-type jobLock struct {
-	Name        string    `gorm:"column:name;size:100;primaryKey"`
-	Owner       string    `gorm:"column:owner;size:255;not null;default:''"`
-	LockedAt    time.Time `gorm:"column:locked_at;not null"`
-	LockedUntil time.Time `gorm:"column:locked_until;not null"`
+// LockStore keeps the job leases; models.Store implements it.
+type LockStore interface {
+	AcquireJobLock(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	RenewJobLock(ctx context.Context, name, owner string, until time.Time) (bool, error)
+	ReleaseJobLock(ctx context.Context, name, owner string) (bool, error)
 }
-
-func (jobLock) TableName() string { return "job_locks" }
 
 // locker takes and renews the leases in job_locks. Jobs take their lock inside their
 // gocron task rather than through gocron's Locker hook, so that a tick's whole life (lock,
 // run, release) is one function of ours: the run stops when its lease is lost, and the
 // release is not handed gocron's job context, already cancelled at shutdown.
 type locker struct {
-	db    *gorm.DB
+	store LockStore
 	clock clockwork.Clock
 	// owner is unique per process, so a restarted replica does not mistake its
 	// predecessor's lease for its own.
@@ -61,11 +54,11 @@ type locker struct {
 	log   *slog.Logger
 }
 
-func newLocker(db *gorm.DB, clock clockwork.Clock, instance string, log *slog.Logger) *locker {
+func newLocker(store LockStore, clock clockwork.Clock, instance string, log *slog.Logger) *locker {
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix) // never fails (crypto/rand)
 	return &locker{
-		db:    db,
+		store: store,
 		clock: clock,
 		owner: instance + "#" + hex.EncodeToString(suffix),
 		ttl:   lockTTL,
@@ -104,31 +97,9 @@ func (l *locker) Lock(ctx context.Context, key string) (*lease, error) {
 	return ls, nil
 }
 
-// acquire takes key's row if its lease has run out, creating the row on first use.
-// Both statements are atomic on both databases, so of several replicas racing for a
-// free lease exactly one sees a row affected.
+// acquire takes key's lease if it has run out.
 func (l *locker) acquire(ctx context.Context, key string, now time.Time) (bool, error) {
-	db := l.db.WithContext(ctx)
-	res := db.Model(&jobLock{}).
-		Where("name = ? AND locked_until <= ?", key, now).
-		Updates(map[string]any{"owner": l.owner, "locked_at": now, "locked_until": now.Add(l.ttl)})
-	if res.Error != nil {
-		return false, res.Error
-	}
-	if res.RowsAffected > 0 {
-		return true, nil
-	}
-	// The row is held, or this job never ran on this database. Ignoring the duplicate
-	// rather than failing on it keeps a lost race out of the SQL error log.
-	ignore := clause.Insert{Modifier: "OR IGNORE"}
-	if models.Dialect(db) == models.DialectMySQL {
-		ignore = clause.Insert{Modifier: "IGNORE"}
-	}
-	res = db.Clauses(ignore).Create(&jobLock{Name: key, Owner: l.owner, LockedAt: now, LockedUntil: now.Add(l.ttl)})
-	if res.Error != nil {
-		return false, res.Error
-	}
-	return res.RowsAffected > 0, nil
+	return l.store.AcquireJobLock(ctx, key, l.owner, now, now.Add(l.ttl))
 }
 
 // lease is a held lock.
@@ -164,15 +135,13 @@ func (ls *lease) renew() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), lockDBTimeout)
 	defer cancel()
 	l := ls.locker
-	res := l.db.WithContext(ctx).Model(&jobLock{}).
-		Where("name = ? AND owner = ?", ls.key, l.owner).
-		Update("locked_until", l.now().Add(l.ttl))
+	held, err := l.store.RenewJobLock(ctx, ls.key, l.owner, l.now().Add(l.ttl))
 	switch {
-	case res.Error != nil:
+	case err != nil:
 		// Keep trying: the lease has 2/3 of lockTTL left before another replica may take it.
-		ls.log.LogAttrs(ctx, slog.LevelWarn, "cannot renew job lock", slog.Any("error", res.Error))
+		ls.log.LogAttrs(ctx, slog.LevelWarn, "cannot renew job lock", slog.Any("error", err))
 		return true
-	case res.RowsAffected == 0:
+	case !held:
 		// Another replica took the lease after it ran out (this one stalled, or could not
 		// reach the database): stop, rather than run beside it.
 		ls.log.LogAttrs(ctx, slog.LevelError, "job lock lost to another instance; stopping the run")
@@ -202,16 +171,12 @@ func (ls *lease) Unlock(ctx context.Context) error {
 	defer ls.cancel()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockDBTimeout)
 	defer cancel()
-	l := ls.locker
-	// A free lease ends in 1970, so no replica's clock, however skewed, sees it as held.
-	res := l.db.WithContext(ctx).Model(&jobLock{}).
-		Where("name = ? AND owner = ?", ls.key, l.owner).
-		Update("locked_until", time.Unix(0, 0).UTC())
+	held, err := ls.locker.store.ReleaseJobLock(ctx, ls.key, ls.locker.owner)
 	switch {
-	case res.Error != nil:
-		ls.log.LogAttrs(ctx, slog.LevelWarn, "cannot release job lock; it frees itself when its lease runs out", slog.Any("error", res.Error))
-		return fmt.Errorf("unlock job %s: %w", ls.key, res.Error)
-	case res.RowsAffected == 0:
+	case err != nil:
+		ls.log.LogAttrs(ctx, slog.LevelWarn, "cannot release job lock; it frees itself when its lease runs out", slog.Any("error", err))
+		return fmt.Errorf("unlock job %s: %w", ls.key, err)
+	case !held:
 		ls.log.LogAttrs(ctx, slog.LevelWarn, "job lock was taken over by another instance before the run ended")
 	default:
 		ls.log.Debug(msgLockReleased)

@@ -20,7 +20,7 @@ func TestLockLease(t *testing.T) {
 			rec := newRecorder(msgLockRenewed)
 			ls := make([]*locker, n)
 			for i := range ls {
-				ls[i] = newLocker(db, clock, "replica", rec.logger())
+				ls[i] = newLocker(locks(db), clock, "replica", rec.logger())
 			}
 			return clock, rec, ls
 		}

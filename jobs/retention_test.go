@@ -26,7 +26,7 @@ func TestRetentionRemovesExpiredSessionsPeriodically(t *testing.T) {
 		sw := sweeper{calls: make(chan time.Time, 10)}
 		// Both jobs tick every 30 minutes, so they fire together and the test can wait
 		// for both ticks to be handled before moving the clock on.
-		s, err := New(db, &fakeSettings{}, &memOrg{clock: clock}, Options{
+		s, err := New(locks(db), &fakeSettings{}, &memOrg{clock: clock}, Options{
 			Logger: rec.logger(), Clock: clock, Tick: 30 * time.Minute,
 			Sessions: sw, RetentionEvery: 30 * time.Minute,
 		})

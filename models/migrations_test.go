@@ -192,7 +192,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 func TestModelsMatchMigratedSchema(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		for _, model := range []any{&models.Settings{}, &models.User{}, &models.AuditEntry{},
-			&models.Department{}, &models.DingTalkUser{}, &models.DepartmentMember{}, &models.SyncRun{}} {
+			&models.Department{}, &models.DingTalkUser{}, &models.DepartmentMember{}, &models.SyncRun{}, &models.JobLock{}} {
 			stmt := &gorm.Statement{DB: db}
 			if err := stmt.Parse(model); err != nil {
 				t.Fatalf("parse %T: %v", model, err)

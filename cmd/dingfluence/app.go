@@ -95,7 +95,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 
 	settingsService := settings.New(store, clientOptions, logger)
 	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger})
-	scheduler, err := jobs.New(db, settingsService, orgSync, jobs.Options{Logger: logger, Sessions: store})
+	scheduler, err := jobs.New(store, settingsService, orgSync, jobs.Options{Logger: logger, Sessions: store})
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
