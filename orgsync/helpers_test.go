@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"gorm.io/gorm"
 
 	"github.com/dingfluence/dingfluence/dingtalk"
@@ -23,24 +24,6 @@ import (
 
 var t0 = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 
-// clock is a settable clock shared by the service and the simulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // clientSource hands out one fixed client, as settings.Service does while settings stay the same.
 type clientSource struct{ client *dingtalk.Client }
 
@@ -51,7 +34,7 @@ type fixture struct {
 	srv   *dingtalktest.Server
 	db    *gorm.DB
 	store *models.Store
-	clock *clock
+	clock *clockwork.FakeClock
 	svc   *orgsync.Service
 }
 
@@ -65,7 +48,7 @@ type setup struct {
 
 func newFixture(t testing.TB, db *gorm.DB, s setup) *fixture {
 	t.Helper()
-	clk := &clock{t: t0}
+	clk := clockwork.NewFakeClockAt(t0)
 	srv := dingtalktest.Start(t, s.server)
 	cfg := s.client
 	cfg.AppKey, cfg.AppSecret, cfg.AgentID, cfg.Endpoints = srv.AppKey(), srv.AppSecret(), srv.AgentID(), srv.Endpoints()
