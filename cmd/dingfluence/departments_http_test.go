@@ -16,9 +16,7 @@ import (
 
 func TestDepartmentsEndpointsRejectBadInput(t *testing.T) {
 	app := startApp(t)
-	admin := newClient(t)
-	signIn(t, admin, app.URL, "admin", testAdminPassword)
-	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/departments")
+	admin, token := app.adminSession(t, "/admin/dingtalk/departments")
 
 	tests := []struct {
 		name    string
@@ -78,9 +76,7 @@ func TestSecondClickShowsTheRunningSync(t *testing.T) {
 
 	app := startApp(t)
 	configureDingTalkAt(t, app, dt, held.URL)
-	admin := newClient(t)
-	signIn(t, admin, app.URL, "admin", testAdminPassword)
-	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/departments")
+	admin, token := app.adminSession(t, "/admin/dingtalk/departments")
 
 	click := func() (*http.Response, string) {
 		return post(t, admin, app.URL, "/admin/dingtalk/departments/1/sync", url.Values{"kind": {"sub_departments"}, "_csrf": {token}})
@@ -142,9 +138,7 @@ func TestFullSyncButton(t *testing.T) {
 	dt := orgFixture(t)
 	app := startApp(t)
 	configureDingTalk(t, app, dt)
-	admin := newClient(t)
-	signIn(t, admin, app.URL, "admin", testAdminPassword)
-	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/departments")
+	admin, token := app.adminSession(t, "/admin/dingtalk/departments")
 
 	body := startAndWait(t, admin, app, token, "full")
 	if !strings.Contains(body, `data-status="succeeded"`) || !strings.Contains(body, "Users: 231 seen") {
@@ -163,9 +157,7 @@ func TestFailedSyncShowsDingTalkError(t *testing.T) {
 	dt.InjectError("/topapi/v2/user/list", 60011, 1)
 	app := startApp(t)
 	configureDingTalk(t, app, dt)
-	admin := newClient(t)
-	signIn(t, admin, app.URL, "admin", testAdminPassword)
-	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/departments")
+	admin, token := app.adminSession(t, "/admin/dingtalk/departments")
 
 	body := startAndWait(t, admin, app, token, "all_sub_department_users")
 	if !strings.Contains(body, `data-status="failed"`) {

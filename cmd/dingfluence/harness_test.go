@@ -117,3 +117,13 @@ func signIn(t testing.TB, c *http.Client, base, username, password string) {
 		t.Fatalf("sign in as %s: status %d, body %.300s", username, res.StatusCode, body)
 	}
 }
+
+// adminSession signs in as admin with a new client and returns it with the
+// CSRF token of the page at path, ready to submit that page's forms.
+func (a *testApp) adminSession(t testing.TB, path string) (*http.Client, string) {
+	t.Helper()
+	c := newClient(t)
+	signIn(t, c, a.URL, "admin", testAdminPassword)
+	_, _, token := get(t, c, a.URL, path)
+	return c, token
+}

@@ -66,9 +66,7 @@ func TestAccessControl(t *testing.T) {
 
 func TestCSRF(t *testing.T) {
 	app := startApp(t)
-	admin := newClient(t)
-	signIn(t, admin, app.URL, "admin", testAdminPassword)
-	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/settings")
+	admin, token := app.adminSession(t, "/admin/dingtalk/settings")
 
 	form := validSettingsForm("http://127.0.0.1:1")
 	tests := []struct {
@@ -237,9 +235,7 @@ func validSettingsForm(base string) url.Values {
 func TestMetricsExposeHTTPAndDingTalkCalls(t *testing.T) {
 	dt := dingtalktest.Start(t, dingtalktest.Options{AppKey: "ding-app-key", AppSecret: "ding-app-secret", AgentID: 123456})
 	app := startApp(t)
-	admin := newClient(t)
-	signIn(t, admin, app.URL, "admin", testAdminPassword)
-	_, _, token := get(t, admin, app.URL, "/admin/dingtalk/settings")
+	admin, token := app.adminSession(t, "/admin/dingtalk/settings")
 
 	form := validSettingsForm(dt.URL())
 	form.Set("_csrf", token)
