@@ -7,14 +7,20 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"golang.org/x/text/language"
 )
 
-//go:embed messages/*.json
+// Each language has a folder of message files, one per area of the app
+// (messages/en/core.json, messages/en/audit.json, …); a message id is defined
+// in exactly one file of its language.
+//
+//go:embed messages
 var messageFiles embed.FS
 
 // Supported lists the languages the interface is translated into, in the
@@ -47,9 +53,13 @@ func NewBundle() (*Bundle, error) {
 	b.RegisterUnmarshalFunc("json", json.Unmarshal)
 	tags := make([]language.Tag, 0, len(Supported()))
 	for _, l := range Supported() {
-		data, err := messageFiles.ReadFile("messages/" + l.Tag + ".json")
+		messages, err := readMessages(l.Tag)
 		if err != nil {
-			return nil, fmt.Errorf("read messages for %s: %w", l.Tag, err)
+			return nil, err
+		}
+		data, err := json.Marshal(messages)
+		if err != nil {
+			return nil, fmt.Errorf("encode messages for %s: %w", l.Tag, err)
 		}
 		if _, err := b.ParseMessageFileBytes(data, l.Tag+".json"); err != nil {
 			return nil, fmt.Errorf("parse messages for %s: %w", l.Tag, err)
@@ -57,6 +67,37 @@ func NewBundle() (*Bundle, error) {
 		tags = append(tags, language.Make(l.Tag))
 	}
 	return &Bundle{bundle: b, matcher: language.NewMatcher(tags)}, nil
+}
+
+// readMessages merges the message files of one language, refusing an id
+// that two files define (one would silently win).
+func readMessages(tag string) (map[string]string, error) {
+	dir := "messages/" + tag
+	entries, err := fs.ReadDir(messageFiles, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read messages for %s: %w", tag, err)
+	}
+	merged := map[string]string{}
+	for _, e := range entries {
+		if e.IsDir() || path.Ext(e.Name()) != ".json" {
+			continue
+		}
+		data, err := messageFiles.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read %s/%s: %w", dir, e.Name(), err)
+		}
+		var m map[string]string
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, fmt.Errorf("parse %s/%s: %w", dir, e.Name(), err)
+		}
+		for id, text := range m {
+			if _, dup := merged[id]; dup {
+				return nil, fmt.Errorf("messages for %s: %q is defined twice (again in %s)", tag, id, e.Name())
+			}
+			merged[id] = text
+		}
+	}
+	return merged, nil
 }
 
 // Match picks the supported language for an explicit preference (may be

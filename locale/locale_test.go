@@ -2,7 +2,6 @@ package locale
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 )
 
@@ -50,12 +49,8 @@ func TestTranslate(t *testing.T) {
 // so no screen falls back to English piecemeal.
 func TestCataloguesHaveTheSameMessages(t *testing.T) {
 	read := func(tag string) map[string]string {
-		data, err := messageFiles.ReadFile("messages/" + tag + ".json")
+		m, err := readMessages(tag)
 		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]string{}
-		if err := json.Unmarshal(data, &m); err != nil {
 			t.Fatal(err)
 		}
 		return m
