@@ -138,6 +138,15 @@ func parseBaseURL(raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
+// String describes the client without its credential's secret. Value receivers, so a
+// copied Client printed with %v or %+v is covered too.
+func (c Client) String() string {
+	return fmt.Sprintf("confluence.Client(%s as %s)", c.base, c.cred)
+}
+
+// GoString keeps %#v from printing the credential's secret.
+func (c Client) GoString() string { return c.String() }
+
 // BaseURL returns Confluence's base URL without a trailing slash.
 func (c *Client) BaseURL() string { return c.base }
 

@@ -171,8 +171,13 @@ func (s *Server) applyFault(w *statusRecorder, r *http.Request, f Fault) bool {
 		}
 		return true
 	case f.Drop:
+		// Cut the answer short after its headers: a connection closed before any answer
+		// would be retried silently by Go's transport on a reused connection, making the
+		// fault depend on connection reuse.
 		if hj, ok := w.ResponseWriter.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
+			if conn, buf, err := hj.Hijack(); err == nil {
+				_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Type: " + jsonContentType + "\r\nContent-Length: 1000\r\n\r\n{\"res")
+				_ = buf.Flush()
 				_ = conn.Close()
 			}
 		}

@@ -118,7 +118,7 @@ type Fault struct {
 	Delay time.Duration
 	// Stall holds the request until the client gives up or the server closes.
 	Stall bool
-	// Drop closes the connection without an answer.
+	// Drop closes the connection in the middle of the answer (headers sent, body cut).
 	Drop bool
 }
 
