@@ -154,6 +154,15 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 
 // applyFault carries out f; it reports whether the request has been dealt with.
 func (s *Server) applyFault(w *statusRecorder, r *http.Request, f Fault) bool {
+	if f.Reached != nil {
+		select {
+		case f.Reached <- struct{}{}:
+		case <-r.Context().Done():
+			return true
+		case <-s.stop:
+			return true
+		}
+	}
 	if f.Delay > 0 {
 		select {
 		case <-s.clock.After(f.Delay):

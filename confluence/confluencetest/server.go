@@ -120,6 +120,10 @@ type Fault struct {
 	Stall bool
 	// Drop closes the connection in the middle of the answer (headers sent, body cut).
 	Drop bool
+	// Reached, when set, receives a value as a request meets the fault (before Delay),
+	// so a test knows the request is now stalled or delayed without polling. Give it a
+	// buffer or receive from it: the server waits for the send.
+	Reached chan<- struct{}
 }
 
 type injectedFault struct {
