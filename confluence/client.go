@@ -25,7 +25,7 @@ const (
 	DefaultBaseBackoff   = 500 * time.Millisecond
 	DefaultMaxRetryAfter = time.Minute
 	// DefaultPageSize is what list calls ask for; Confluence caps limit per resource
-	// (200 for users and groups on Data Center) and the client follows whatever it gets.
+	// and the client pages correctly with whatever it gets.
 	DefaultPageSize = 200
 )
 
