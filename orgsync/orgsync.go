@@ -149,7 +149,7 @@ func (s *Service) Recover(ctx context.Context) error {
 		return fmt.Errorf("orgsync: recover: %w", err)
 	}
 	if n > 0 {
-		s.log.WarnContext(ctx, "org syncs interrupted by a stop of the server marked as such", slog.Int("runs", n))
+		s.log.WarnContext(ctx, "marked org syncs whose server stopped during them as interrupted", slog.Int("runs", n))
 	}
 	return nil
 }
