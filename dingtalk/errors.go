@@ -94,3 +94,11 @@ func isTransientCode(code int) bool {
 func isTokenCode(code int) bool {
 	return code == 40014 || code == 42001 || code == 40001
 }
+
+// IsTransient reports whether err is a failure that may go away by itself if the call
+// is made again later: DingTalk busy or throttling, or a network or HTTP failure. The
+// client has already retried such a call; a caller with a longer view (a sync that can
+// come back to one department at the end) may try again after a pause.
+func IsTransient(err error) bool {
+	return retryable(err)
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/orgsync"
+	"github.com/dingfluence/dingfluence/settings"
 	"github.com/dingfluence/dingfluence/views"
 )
 
@@ -18,17 +19,6 @@ const rootDepartmentID = 1
 
 // recentSyncLimit is how many past runs the Departments screen lists.
 const recentSyncLimit = 10
-
-// buttonSyncKind is the sync a button's kind names: the four of every
-// department, or the full sync.
-func buttonSyncKind(kind string) (orgsync.Kind, bool) {
-	switch k := orgsync.Kind(kind); k {
-	case orgsync.KindFull, orgsync.KindSubDepartments, orgsync.KindAllSubDepartments,
-		orgsync.KindDepartmentUsers, orgsync.KindAllSubDepartmentUsers:
-		return k, true
-	}
-	return "", false
-}
 
 func (h *Handlers) departments(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -42,11 +32,11 @@ func (h *Handlers) departments(c echo.Context) error {
 		// buttons can start the first sync.
 		roots = []models.DepartmentNode{{Department: models.Department{DeptID: rootDepartmentID, Name: t(c, "departments.notSynced")}}}
 	}
-	recent, err := h.Directory.RecentSyncRuns(ctx, recentSyncLimit)
+	recent, err := h.OrgSync.RecentSyncRuns(ctx, recentSyncLimit)
 	if err != nil {
 		return fmt.Errorf("load recent syncs: %w", err)
 	}
-	running, err := h.Directory.RunningSyncRuns(ctx)
+	running, err := h.OrgSync.RunningSyncRuns(ctx)
 	if err != nil {
 		return fmt.Errorf("load running syncs: %w", err)
 	}
@@ -67,26 +57,44 @@ func (h *Handlers) departmentChildren(c echo.Context) error {
 }
 
 // startSync starts one of the department buttons' syncs, or shows the one
-// already running for the same department and action.
+// already running over the same departments.
 func (h *Handlers) startSync(c echo.Context) error {
 	id, err := pathDeptID(c)
 	if err != nil {
 		return err
 	}
-	kind, ok := buttonSyncKind(c.FormValue("kind"))
-	if !ok {
+	kind := models.SyncKind(c.FormValue("kind"))
+	if !kind.Valid() {
 		return echo.NewHTTPError(http.StatusBadRequest, "error.badSyncKind")
 	}
 	ctx := c.Request().Context()
-	run, started, err := h.OrgSync.Start(ctx, kind, id, orgsync.TriggerUser, currentUser(c).Username)
-	if err != nil {
+	run, err := h.OrgSync.Start(ctx, kind, id, models.SyncTriggerUser, currentUser(c).Username)
+	var busy *orgsync.BusyError
+	status, noteFor, note := http.StatusAccepted, uint(0), ""
+	switch {
+	case errors.As(err, &busy):
+		run, status, noteFor = busy.Run, http.StatusOK, busy.Run.ID
+		note = t(c, "departments.alreadyRunning")
+		if busy.Run.Kind != kind || busy.Run.DeptID != id {
+			note = t(c, "sync.overlapping")
+		}
+	case errors.Is(err, settings.ErrNotConfigured):
+		// The run is on record as failed; the recent list shows it.
+		c.Response().Header().Set("HX-Trigger", "sync-finished")
+		return render(c, http.StatusOK, views.SyncNotConfigured())
+	case err != nil && run.ID != 0:
+		// Recorded as failed before it called DingTalk (no readable secret): its
+		// panel says why.
+		c.Response().Header().Set("HX-Trigger", "sync-finished")
+		status = http.StatusOK
+	case err != nil:
 		return fmt.Errorf("start %s of department %d: %w", kind, id, err)
 	}
 	// The panel is redrawn with this run first and every other running sync
 	// after it, so a second click on a busy button shows the running one
 	// once instead of adding a copy, and a sync that ended before this
 	// answer still shows its result.
-	running, err := h.Directory.RunningSyncRuns(ctx)
+	running, err := h.OrgSync.RunningSyncRuns(ctx)
 	if err != nil {
 		return fmt.Errorf("load running syncs: %w", err)
 	}
@@ -96,21 +104,18 @@ func (h *Handlers) startSync(c echo.Context) error {
 			panel = append(panel, r)
 		}
 	}
-	if !started {
-		return render(c, http.StatusOK, views.SyncPanel(panel, run.ID, t(c, "departments.alreadyRunning")))
-	}
-	return render(c, http.StatusAccepted, views.SyncPanel(panel, 0, ""))
+	return render(c, status, views.SyncPanel(panel, noteFor, note))
 }
 
-// syncRun is polled by a running sync's panel; once the run has ended it
-// answers the final state (without polling) and tells the recent list to
-// refresh.
+// syncRun is polled by a running sync's panel; once the run has ended (or its
+// server is gone) it answers the final state (without polling) and tells the
+// recent list to refresh.
 func (h *Handlers) syncRun(c echo.Context) error {
 	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
 	if err != nil {
 		return echo.NewHTTPError(http.StatusNotFound, "error.syncNotFound")
 	}
-	run, err := h.Directory.SyncRun(c.Request().Context(), uint(id))
+	run, err := h.OrgSync.SyncRun(c.Request().Context(), uint(id))
 	if errors.Is(err, models.ErrNotFound) {
 		return echo.NewHTTPError(http.StatusNotFound, "error.syncNotFound")
 	}
@@ -124,7 +129,7 @@ func (h *Handlers) syncRun(c echo.Context) error {
 }
 
 func (h *Handlers) recentSyncs(c echo.Context) error {
-	recent, err := h.Directory.RecentSyncRuns(c.Request().Context(), recentSyncLimit)
+	recent, err := h.OrgSync.RecentSyncRuns(c.Request().Context(), recentSyncLimit)
 	if err != nil {
 		return fmt.Errorf("load recent syncs: %w", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/dingfluence/dingfluence/auth"
 	"github.com/dingfluence/dingfluence/locale"
 	"github.com/dingfluence/dingfluence/models"
-	"github.com/dingfluence/dingfluence/orgsync"
 	"github.com/dingfluence/dingfluence/settings"
 )
 
@@ -32,14 +31,17 @@ type Directory interface {
 	DepartmentChildren(ctx context.Context, parentID int64) ([]models.DepartmentNode, error)
 	Department(ctx context.Context, deptID int64) (models.Department, error)
 	SearchMembers(ctx context.Context, q models.MemberQuery) (models.MemberPage, error)
+}
+
+// OrgSync starts the department and user syncs and tells how they stand (a run whose
+// server died shows as interrupted, which only the service's clock can judge).
+type OrgSync interface {
+	// Start returns a *orgsync.BusyError with the running run when one covers the
+	// same departments.
+	Start(ctx context.Context, kind models.SyncKind, deptID int64, trigger models.SyncTrigger, actor string) (models.SyncRun, error)
 	SyncRun(ctx context.Context, id uint) (models.SyncRun, error)
 	RecentSyncRuns(ctx context.Context, limit int) ([]models.SyncRun, error)
 	RunningSyncRuns(ctx context.Context) ([]models.SyncRun, error)
-}
-
-// OrgSync starts the department and user syncs.
-type OrgSync interface {
-	Start(ctx context.Context, kind orgsync.Kind, deptID int64, trigger orgsync.Trigger, actor string) (models.SyncRun, bool, error)
 }
 
 // Deps are the services the handlers call.

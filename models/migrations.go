@@ -23,6 +23,8 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202611250004_settings_user_list_and_sync_interval", Migrate: migrate0004SettingsUserListSyncInterval},
 		{ID: "202611250005_org_directory", Migrate: migrate0005OrgDirectory},
 		{ID: "202611250006_job_locks", Migrate: migrate0006JobLocks},
+		{ID: "202611250007_dingtalk_user_activated", Migrate: migrate0007DingTalkUserActivated},
+		{ID: "202611250008_sync_runs_departments_unreadable", Migrate: migrate0008SyncRunsDepartmentsUnreadable},
 	}
 }
 
@@ -188,4 +190,35 @@ func (m0006JobLock) TableName() string { return "job_locks" }
 
 func migrate0006JobLocks(db *gorm.DB) error {
 	return createTables(db, &m0006JobLock{})
+}
+
+// --- 202611250007_dingtalk_user_activated ---
+
+// m0007DingTalkUser keeps DingTalk's own "active" flag: whether the member has activated
+// DingTalk (未激活 otherwise), as opposed to dingtalk_users.active, which says the member is
+// still listed in the organisation. Existing rows count as activated until the next sync
+// reads the flag, rather than all showing "not activated" after the upgrade.
+type m0007DingTalkUser struct {
+	UserID    string `gorm:"column:userid;primaryKey;size:64"`
+	Activated bool   `gorm:"column:activated;not null;default:true"`
+}
+
+func (m0007DingTalkUser) TableName() string { return "dingtalk_users" }
+
+func migrate0007DingTalkUserActivated(db *gorm.DB) error {
+	return addColumns(db, &m0007DingTalkUser{}, "Activated")
+}
+
+// --- 202611250008_sync_runs_departments_unreadable ---
+
+// m0008SyncRun counts the departments a run could not read even after retrying them.
+type m0008SyncRun struct {
+	ID                    uint `gorm:"column:id;primaryKey"`
+	DepartmentsUnreadable int  `gorm:"column:departments_unreadable;not null;default:0"`
+}
+
+func (m0008SyncRun) TableName() string { return "sync_runs" }
+
+func migrate0008SyncRunsDepartmentsUnreadable(db *gorm.DB) error {
+	return addColumns(db, &m0008SyncRun{}, "DepartmentsUnreadable")
 }

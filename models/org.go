@@ -39,9 +39,13 @@ type DingTalkUser struct {
 	JobNumber string `gorm:"column:job_number"`
 	Mobile    string `gorm:"column:mobile"`
 	Title     string `gorm:"column:title"`
-	// Active is false once a full sync no longer finds the user anywhere in DingTalk;
-	// such users are kept (their matches and history stay explainable), never deleted.
+	// Active is false once a full sync no longer finds the user anywhere in DingTalk
+	// (they left the organisation); such users are kept (their matches and history stay
+	// explainable), never deleted.
 	Active bool `gorm:"column:active"`
+	// Activated is DingTalk's own "active": the member has activated their DingTalk
+	// account. A member who has not (未激活) is listed but cannot read work notifications.
+	Activated bool `gorm:"column:activated"`
 	// SyncedAt is when a sync last wrote this row, i.e. last found it changed.
 	SyncedAt  time.Time `gorm:"column:synced_at"`
 	CreatedAt time.Time `gorm:"column:created_at"`
@@ -54,7 +58,29 @@ func (DingTalkUser) TableName() string { return "dingtalk_users" }
 // sameContent reports whether u and o hold the same DingTalk data (timestamps aside).
 func (u DingTalkUser) sameContent(o DingTalkUser) bool {
 	return u.UnionID == o.UnionID && u.Name == o.Name && u.Email == o.Email && u.OrgEmail == o.OrgEmail &&
-		u.JobNumber == o.JobNumber && u.Mobile == o.Mobile && u.Title == o.Title && u.Active == o.Active
+		u.JobNumber == o.JobNumber && u.Mobile == o.Mobile && u.Title == o.Title && u.Active == o.Active &&
+		u.Activated == o.Activated
+}
+
+// MemberStatus is where a DingTalk user stands, as the Members screen shows it.
+type MemberStatus string
+
+// Member statuses.
+const (
+	MemberActive       MemberStatus = "active"        // listed and has activated DingTalk
+	MemberNotActivated MemberStatus = "not_activated" // listed, but has not activated DingTalk
+	MemberLeft         MemberStatus = "left"          // no longer listed in DingTalk
+)
+
+// Status says whether u has left the organisation, not yet activated DingTalk, or is active.
+func (u DingTalkUser) Status() MemberStatus {
+	switch {
+	case !u.Active:
+		return MemberLeft
+	case !u.Activated:
+		return MemberNotActivated
+	}
+	return MemberActive
 }
 
 // DepartmentMember says that a user is a direct member of a department.
@@ -268,7 +294,8 @@ func (s *Store) UpsertDingTalkUsers(ctx context.Context, users []DingTalkUser, n
 		err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 			Columns: []clause.Column{{Name: "userid"}},
 			DoUpdates: clause.AssignmentColumns([]string{
-				"unionid", "name", "email", "org_email", "job_number", "mobile", "title", "active", "synced_at", "updated_at",
+				"unionid", "name", "email", "org_email", "job_number", "mobile", "title", "active", "activated",
+				"synced_at", "updated_at",
 			}),
 		}).Create(&changed).Error
 		if err != nil {

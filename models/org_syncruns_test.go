@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -12,8 +13,8 @@ import (
 	"github.com/dingfluence/dingfluence/models/modelstest"
 )
 
-func newRun(kind string, dept int64, at time.Time) models.SyncRun {
-	return models.SyncRun{Kind: kind, DeptID: dept, Trigger: "user", Actor: "admin", StartedAt: at, HeartbeatAt: at}
+func newRun(kind models.SyncKind, dept int64, at time.Time) models.SyncRun {
+	return models.SyncRun{Kind: kind, DeptID: dept, Trigger: models.SyncTriggerUser, Actor: "admin", StartedAt: at, HeartbeatAt: at}
 }
 
 func TestBeginSyncRunAdmitsOneRunPerScope(t *testing.T) {
@@ -22,7 +23,7 @@ func TestBeginSyncRunAdmitsOneRunPerScope(t *testing.T) {
 		store := newStore(t, db)
 		stale := t0.Add(-2 * time.Minute)
 
-		first, started, err := store.BeginSyncRun(ctx, newRun("department_users", 5, t0), stale)
+		first, started, err := store.BeginSyncRun(ctx, newRun(models.SyncKindDepartmentUsers, 5, t0), stale)
 		if err != nil || !started {
 			t.Fatalf("first BeginSyncRun = %v, %v", started, err)
 		}
@@ -30,24 +31,25 @@ func TestBeginSyncRunAdmitsOneRunPerScope(t *testing.T) {
 			t.Errorf("first run = %+v", first)
 		}
 
-		again, started, err := store.BeginSyncRun(ctx, newRun("department_users", 5, t0.Add(time.Second)), stale)
+		again, started, err := store.BeginSyncRun(ctx, newRun(models.SyncKindDepartmentUsers, 5, t0.Add(time.Second)), stale)
 		if err != nil || started || again.ID != first.ID {
 			t.Errorf("same scope while running = run %d, started %v, %v; want run %d, not started", again.ID, started, err, first.ID)
 		}
-		other, started, err := store.BeginSyncRun(ctx, newRun("department_users", 6, t0), stale)
+		other, started, err := store.BeginSyncRun(ctx, newRun(models.SyncKindDepartmentUsers, 6, t0), stale)
 		if err != nil || !started || other.ID == first.ID {
 			t.Errorf("other department = run %d, started %v, %v; want a new run", other.ID, started, err)
 		}
-		full, started, err := store.BeginSyncRun(ctx, newRun("full", 1, t0), stale)
-		if err != nil || !started || *full.ActiveScope != "full:1" {
-			t.Errorf("full sync = %+v, started %v, %v", full, started, err)
+		// A full sync covers every department: it waits for the others.
+		full, started, err := store.BeginSyncRun(ctx, newRun(models.SyncKindFull, 1, t0), stale)
+		if err != nil || started || full.ID != first.ID {
+			t.Errorf("full sync beside department syncs = run %d, started %v, %v; want run %d, not started", full.ID, started, err, first.ID)
 		}
 
 		first.Status, first.FinishedAt = models.SyncStatusSucceeded, &t1
 		if err := store.FinishSyncRun(ctx, first); err != nil {
 			t.Fatalf("FinishSyncRun: %v", err)
 		}
-		next, started, err := store.BeginSyncRun(ctx, newRun("department_users", 5, t1), t1.Add(-2*time.Minute))
+		next, started, err := store.BeginSyncRun(ctx, newRun(models.SyncKindDepartmentUsers, 5, t1), t1.Add(-2*time.Minute))
 		if err != nil || !started || next.ID == first.ID {
 			t.Errorf("same scope after the first ended = run %d, started %v, %v; want a new run", next.ID, started, err)
 		}
@@ -67,7 +69,7 @@ func TestBeginSyncRunConcurrently(t *testing.T) {
 		results := make(chan result, replicas)
 		for range replicas {
 			go func() {
-				run, started, err := store.BeginSyncRun(context.Background(), newRun("full", 1, t0), t0.Add(-time.Minute))
+				run, started, err := store.BeginSyncRun(context.Background(), newRun(models.SyncKindFull, 1, t0), t0.Add(-time.Minute))
 				results <- result{run, started, err}
 			}()
 		}
@@ -99,7 +101,7 @@ func TestBeginSyncRunTakesOverStaleRun(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
 		store := newStore(t, db)
-		crashed, _, err := store.BeginSyncRun(ctx, newRun("full", 1, t0), t0.Add(-2*time.Minute))
+		crashed, _, err := store.BeginSyncRun(ctx, newRun(models.SyncKindFull, 1, t0), t0.Add(-2*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,11 +112,11 @@ func TestBeginSyncRunTakesOverStaleRun(t *testing.T) {
 
 		// 90 s after the last heartbeat the run still counts as alive.
 		at := t0.Add(2 * time.Minute)
-		if got, started, _ := store.BeginSyncRun(ctx, newRun("full", 1, at), at.Add(-2*time.Minute)); started || got.ID != crashed.ID {
+		if got, started, _ := store.BeginSyncRun(ctx, newRun(models.SyncKindFull, 1, at), at.Add(-2*time.Minute)); started || got.ID != crashed.ID {
 			t.Fatalf("begin 90 s after the last heartbeat = run %d started %v; want the running run %d", got.ID, started, crashed.ID)
 		}
 		at = t0.Add(3 * time.Minute)
-		next, started, err := store.BeginSyncRun(ctx, newRun("full", 1, at), at.Add(-2*time.Minute))
+		next, started, err := store.BeginSyncRun(ctx, newRun(models.SyncKindFull, 1, at), at.Add(-2*time.Minute))
 		if err != nil || !started || next.ID == crashed.ID {
 			t.Fatalf("begin 150 s after the last heartbeat = run %d started %v, %v; want a new run", next.ID, started, err)
 		}
@@ -122,7 +124,7 @@ func TestBeginSyncRunTakesOverStaleRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if old.Status != models.SyncStatusFailed || old.Error == "" || old.ActiveScope != nil || old.FinishedAt == nil ||
+		if old.Status != models.SyncStatusInterrupted || old.Error != models.SyncErrorCrashed || old.ActiveScope != nil || old.FinishedAt == nil ||
 			!old.FinishedAt.Equal(at) || old.UsersChanged != 7 {
 			t.Errorf("taken-over run = %+v; want failed, interrupted, scope freed, counters kept", old)
 		}
@@ -141,12 +143,13 @@ func TestSyncRunLifecycle(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
 		store := newStore(t, db)
-		run, _, err := store.BeginSyncRun(ctx, newRun("all_sub_department_users", 2, t0), t0)
+		run, _, err := store.BeginSyncRun(ctx, newRun(models.SyncKindAllSubDepartmentUsers, 2, t0), t0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		run.DepartmentsSeen, run.DepartmentsChanged, run.UsersSeen, run.UsersChanged = 3, 2, 250, 249
 		run.MembershipsChanged, run.APICalls, run.UnitsTotal, run.UnitsDone = 251, 9, 6, 4
+		run.DepartmentsUnreadable = 2
 		run.HeartbeatAt = t0.Add(time.Second)
 		if err := store.SaveSyncRunProgress(ctx, run); err != nil {
 			t.Fatalf("SaveSyncRunProgress: %v", err)
@@ -155,7 +158,7 @@ func TestSyncRunLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.UsersSeen != 250 || got.UnitsDone != 4 || got.APICalls != 9 || got.MembershipsChanged != 251 ||
+		if got.UsersSeen != 250 || got.UnitsDone != 4 || got.APICalls != 9 || got.MembershipsChanged != 251 || got.DepartmentsUnreadable != 2 ||
 			!got.HeartbeatAt.Equal(run.HeartbeatAt) || !got.Running() || got.Percent() != 66 {
 			t.Errorf("after progress = %+v (percent %d)", got, got.Percent())
 		}
@@ -180,13 +183,14 @@ func TestRecentAndLastSyncRuns(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
 		store := newStore(t, db)
-		if _, err := store.LastSyncRun(ctx, "full", "schedule"); !errors.Is(err, models.ErrNotFound) {
+		if _, err := store.LastSyncRun(ctx, models.SyncKindFull, models.SyncTriggerSchedule); !errors.Is(err, models.ErrNotFound) {
 			t.Errorf("LastSyncRun on no runs = %v, want ErrNotFound", err)
 		}
-		begin := func(kind, trigger string, at time.Time) models.SyncRun {
+		begin := func(kind models.SyncKind, trigger models.SyncTrigger, at time.Time) models.SyncRun {
 			r := newRun(kind, 1, at)
 			r.Trigger = trigger
-			run, _, err := store.BeginSyncRun(ctx, r, at)
+			// Nothing counts as stale: the long run below must stay running.
+			run, _, err := store.BeginSyncRun(ctx, r, time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,12 +200,12 @@ func TestRecentAndLastSyncRuns(t *testing.T) {
 			}
 			return run
 		}
-		begin("full", "schedule", t0)
-		wantLast := begin("full", "schedule", t1)
-		begin("full", "user", t2)
-		newest := begin("sub_departments", "user", t2)
+		begin(models.SyncKindFull, models.SyncTriggerSchedule, t0)
+		wantLast := begin(models.SyncKindFull, models.SyncTriggerSchedule, t1)
+		begin(models.SyncKindFull, models.SyncTriggerUser, t2)
+		newest := begin(models.SyncKindSubDepartments, models.SyncTriggerUser, t2)
 
-		last, err := store.LastSyncRun(ctx, "full", "schedule")
+		last, err := store.LastSyncRun(ctx, models.SyncKindFull, models.SyncTriggerSchedule)
 		if err != nil || last.ID != wantLast.ID {
 			t.Errorf("LastSyncRun(full, schedule) = %d, %v; want %d", last.ID, err, wantLast.ID)
 		}
@@ -211,12 +215,12 @@ func TestRecentAndLastSyncRuns(t *testing.T) {
 		}
 
 		// A run still going is listed as running however many runs ended after it began.
-		going, started, err := store.BeginSyncRun(ctx, newRun("department_users", 7, t0), t0)
+		going, started, err := store.BeginSyncRun(ctx, newRun(models.SyncKindDepartmentUsers, 7, t0), time.Time{})
 		if err != nil || !started {
 			t.Fatalf("begin a long run: %v", err)
 		}
 		for range 12 {
-			begin("sub_departments", "user", t2)
+			begin(models.SyncKindSubDepartments, models.SyncTriggerUser, t2)
 		}
 		running, err := store.RunningSyncRuns(ctx)
 		if err != nil || len(running) != 1 || running[0].ID != going.ID {
@@ -227,7 +231,7 @@ func TestRecentAndLastSyncRuns(t *testing.T) {
 
 func TestSyncRunPercent(t *testing.T) {
 	tests := []struct {
-		status      string
+		status      models.SyncStatus
 		total, done int
 		want        int
 	}{
@@ -237,11 +241,212 @@ func TestSyncRunPercent(t *testing.T) {
 		{models.SyncStatusRunning, 3, 5, 100},
 		{models.SyncStatusSucceeded, 0, 0, 100},
 		{models.SyncStatusFailed, 10, 2, 100},
+		{models.SyncStatusIncomplete, 10, 9, 100},
+		// An interrupted run shows how far it got, not a full bar.
+		{models.SyncStatusInterrupted, 10, 4, 40},
 	}
 	for _, tt := range tests {
 		r := models.SyncRun{Status: tt.status, UnitsTotal: tt.total, UnitsDone: tt.done}
 		if got := r.Percent(); got != tt.want {
 			t.Errorf("Percent of %s %d/%d = %d, want %d", tt.status, tt.done, tt.total, got, tt.want)
+		}
+	}
+}
+
+// orgTree stores this tree of departments:
+//
+//	1
+//	├── 2
+//	│   ├── 4
+//	│   │   └── 7
+//	│   └── 5
+//	└── 3
+//	    └── 6
+func orgTree(t *testing.T, store *models.Store) {
+	t.Helper()
+	depts := []models.Department{
+		{DeptID: 1, Name: "Corp"}, {DeptID: 2, ParentID: 1, Name: "Eng"}, {DeptID: 3, ParentID: 1, Name: "Sales"},
+		{DeptID: 4, ParentID: 2, Name: "Backend"}, {DeptID: 5, ParentID: 2, Name: "Frontend"},
+		{DeptID: 6, ParentID: 3, Name: "North"}, {DeptID: 7, ParentID: 4, Name: "Storage"},
+	}
+	if _, err := store.UpsertDepartments(context.Background(), depts, t0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two syncs that would write the same departments do not run at once: the second is
+// refused with the running one, whichever of them covers the other.
+func TestBeginSyncRunRefusesOverlappingScopes(t *testing.T) {
+	type sync struct {
+		kind models.SyncKind
+		dept int64
+	}
+	tests := []struct {
+		running sync
+		begin   sync
+		refused bool
+	}{
+		{sync{models.SyncKindAllSubDepartmentUsers, 2}, sync{models.SyncKindDepartmentUsers, 7}, true}, // inside, two levels down
+		{sync{models.SyncKindAllSubDepartmentUsers, 2}, sync{models.SyncKindAllSubDepartments, 4}, true},
+		{sync{models.SyncKindAllSubDepartmentUsers, 2}, sync{models.SyncKindFull, 1}, true},           // contains it
+		{sync{models.SyncKindAllSubDepartmentUsers, 2}, sync{models.SyncKindSubDepartments, 1}, true}, // lists 2 itself
+		{sync{models.SyncKindAllSubDepartmentUsers, 2}, sync{models.SyncKindAllSubDepartments, 1}, true},
+		{sync{models.SyncKindAllSubDepartmentUsers, 2}, sync{models.SyncKindDepartmentUsers, 1}, false}, // the root's own members only
+		{sync{models.SyncKindAllSubDepartmentUsers, 2}, sync{models.SyncKindAllSubDepartmentUsers, 3}, false},
+		{sync{models.SyncKindAllSubDepartmentUsers, 2}, sync{models.SyncKindDepartmentUsers, 6}, false},
+		{sync{models.SyncKindDepartmentUsers, 4}, sync{models.SyncKindAllSubDepartmentUsers, 4}, true}, // same department
+		{sync{models.SyncKindDepartmentUsers, 4}, sync{models.SyncKindSubDepartments, 2}, true},        // 2 lists 4
+		{sync{models.SyncKindDepartmentUsers, 4}, sync{models.SyncKindSubDepartments, 1}, false},       // 1 lists 2 and 3 only
+		{sync{models.SyncKindDepartmentUsers, 4}, sync{models.SyncKindDepartmentUsers, 5}, false},      // siblings
+		{sync{models.SyncKindDepartmentUsers, 7}, sync{models.SyncKindDepartmentUsers, 4}, false},      // a department's own members only
+		{sync{models.SyncKindSubDepartments, 4}, sync{models.SyncKindSubDepartments, 2}, true},         // both write 4
+		{sync{models.SyncKindSubDepartments, 4}, sync{models.SyncKindSubDepartments, 5}, false},
+		{sync{models.SyncKindFull, 1}, sync{models.SyncKindDepartmentUsers, 6}, true}, // a full sync covers all
+		{sync{models.SyncKindFull, 1}, sync{models.SyncKindDepartmentUsers, 99}, true},
+		// A department not stored yet lies somewhere below the root.
+		{sync{models.SyncKindDepartmentUsers, 99}, sync{models.SyncKindAllSubDepartments, 1}, true},
+		{sync{models.SyncKindDepartmentUsers, 99}, sync{models.SyncKindSubDepartments, 1}, false},
+	}
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		store := newStore(t, db)
+		orgTree(t, store)
+		for _, tt := range tests {
+			running, started, err := store.BeginSyncRun(ctx, newRun(tt.running.kind, tt.running.dept, t0), time.Time{})
+			if err != nil || !started {
+				t.Fatalf("begin %v = %v, %v", tt.running, started, err)
+			}
+			got, started, err := store.BeginSyncRun(ctx, newRun(tt.begin.kind, tt.begin.dept, t0), time.Time{})
+			if err != nil {
+				t.Fatalf("begin %v beside %v: %v", tt.begin, tt.running, err)
+			}
+			if tt.refused && (started || got.ID != running.ID) {
+				t.Errorf("begin %v beside %v = run %d, started %v; want refused with run %d", tt.begin, tt.running, got.ID, started, running.ID)
+			}
+			if !tt.refused && (!started || got.ID == running.ID) {
+				t.Errorf("begin %v beside %v = run %d, started %v; want a new run", tt.begin, tt.running, got.ID, started)
+			}
+			for _, r := range []models.SyncRun{running, got} {
+				r.Status, r.FinishedAt = models.SyncStatusSucceeded, &t1
+				_ = store.FinishSyncRun(ctx, r) // the refused one is the running one, already finished
+			}
+		}
+	})
+}
+
+// Replicas pressing different, overlapping and disjoint buttons at the same moment:
+// the disjoint syncs all start, and of each overlapping set exactly one does.
+func TestBeginSyncRunOverlapsConcurrently(t *testing.T) {
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		store := newStore(t, db)
+		orgTree(t, store)
+		begins := []models.SyncRun{
+			newRun(models.SyncKindDepartmentUsers, 4, t0), newRun(models.SyncKindDepartmentUsers, 5, t0),
+			newRun(models.SyncKindDepartmentUsers, 6, t0), newRun(models.SyncKindDepartmentUsers, 7, t0),
+			newRun(models.SyncKindAllSubDepartmentUsers, 3, t0), newRun(models.SyncKindAllSubDepartmentUsers, 3, t0),
+			newRun(models.SyncKindSubDepartments, 6, t0), newRun(models.SyncKindAllSubDepartments, 3, t0),
+		}
+		type result struct {
+			run     models.SyncRun
+			started bool
+			err     error
+		}
+		results := make(chan result, len(begins))
+		for _, r := range begins {
+			go func() {
+				run, started, err := store.BeginSyncRun(context.Background(), r, time.Time{})
+				results <- result{run, started, err}
+			}()
+		}
+		byScope := map[int64]int{} // started runs by department: 3 and 6 make one set
+		for range begins {
+			r := <-results
+			if r.err != nil {
+				t.Fatalf("BeginSyncRun: %v", r.err)
+			}
+			if r.started {
+				dept := r.run.DeptID
+				if dept == 6 {
+					dept = 3
+				}
+				byScope[dept]++
+			}
+		}
+		want := map[int64]int{4: 1, 5: 1, 7: 1, 3: 1}
+		if !maps.Equal(byScope, want) {
+			t.Errorf("started runs by department = %v, want %v", byScope, want)
+		}
+	})
+}
+
+func TestInterruptStaleSyncRuns(t *testing.T) {
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		store := newStore(t, db)
+		dead, _, err := store.BeginSyncRun(ctx, newRun(models.SyncKindDepartmentUsers, 4, t0), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		alive, _, err := store.BeginSyncRun(ctx, newRun(models.SyncKindDepartmentUsers, 5, t0.Add(90*time.Second)), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := t0.Add(3 * time.Minute)
+		n, err := store.InterruptStaleSyncRuns(ctx, now.Add(-2*time.Minute), now)
+		if err != nil || n != 1 {
+			t.Fatalf("InterruptStaleSyncRuns = %d, %v; want 1", n, err)
+		}
+		got, _ := store.SyncRun(ctx, dead.ID)
+		if got.Status != models.SyncStatusInterrupted || got.Error != models.SyncErrorCrashed || got.ActiveScope != nil ||
+			got.FinishedAt == nil || !got.FinishedAt.Equal(now) {
+			t.Errorf("stale run = %+v; want interrupted now, scope freed", got)
+		}
+		if got, _ := store.SyncRun(ctx, alive.ID); !got.Running() {
+			t.Errorf("live run = %+v; want still running", got)
+		}
+		if n, err := store.InterruptStaleSyncRuns(ctx, now.Add(-2*time.Minute), now); err != nil || n != 0 {
+			t.Errorf("second InterruptStaleSyncRuns = %d, %v; want 0", n, err)
+		}
+	})
+}
+
+func TestSyncRunJudged(t *testing.T) {
+	staleBefore := t0
+	tests := []struct {
+		name       string
+		run        models.SyncRun
+		wantStatus models.SyncStatus
+	}{
+		{"running, fresh heartbeat", models.SyncRun{Status: models.SyncStatusRunning, HeartbeatAt: t0}, models.SyncStatusRunning},
+		{"running, stale heartbeat", models.SyncRun{Status: models.SyncStatusRunning, HeartbeatAt: t0.Add(-time.Second)}, models.SyncStatusInterrupted},
+		{"ended long ago", models.SyncRun{Status: models.SyncStatusSucceeded, HeartbeatAt: t0.Add(-time.Hour)}, models.SyncStatusSucceeded},
+		{"failed long ago", models.SyncRun{Status: models.SyncStatusFailed, Error: "boom", HeartbeatAt: t0.Add(-time.Hour)}, models.SyncStatusFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.run.Judged(staleBefore)
+			if got.Status != tt.wantStatus || got.Running() != (tt.wantStatus == models.SyncStatusRunning) {
+				t.Errorf("Judged = %s, want %s", got.Status, tt.wantStatus)
+			}
+			if tt.wantStatus == models.SyncStatusInterrupted && got.Error != models.SyncErrorCrashed {
+				t.Errorf("Error = %q, want %q", got.Error, models.SyncErrorCrashed)
+			}
+			if tt.wantStatus != models.SyncStatusInterrupted && got.Error != tt.run.Error {
+				t.Errorf("Error = %q, want it unchanged", got.Error)
+			}
+		})
+	}
+}
+
+func TestSyncKindValid(t *testing.T) {
+	for _, k := range append(models.DepartmentSyncKinds(), models.SyncKindFull) {
+		if !k.Valid() {
+			t.Errorf("%s is not valid", k)
+		}
+	}
+	for _, k := range []models.SyncKind{"", "drop_everything", "FULL"} {
+		if k.Valid() {
+			t.Errorf("%q is valid", k)
 		}
 	}
 }

@@ -83,6 +83,9 @@ func TestUpsertDingTalkUsersWritesOnlyChanges(t *testing.T) {
 	renamed.Name = "Alice Wang"
 	gone := bob
 	gone.Active = false
+	notActivated := renamed
+	notActivated.Activated = false
+	alice.Activated, bob.Activated, renamed.Activated, gone.Activated = true, true, true, true
 	type stamp struct{ created, updated time.Time }
 	steps := []struct {
 		name        string
@@ -96,6 +99,7 @@ func TestUpsertDingTalkUsersWritesOnlyChanges(t *testing.T) {
 		{"a changed field writes that user only", t1, []models.DingTalkUser{renamed, bob}, 1, map[string]stamp{"u1": {t0, t1}, "u2": {t0, t0}}},
 		{"a flag change counts as a change", t2, []models.DingTalkUser{gone}, 1, map[string]stamp{"u1": {t0, t1}, "u2": {t0, t2}}},
 		{"a user listed twice is written once, as last listed", t2, []models.DingTalkUser{alice, renamed}, 0, map[string]stamp{"u1": {t0, t1}, "u2": {t0, t2}}},
+		{"DingTalk's own active flag counts as a change", t2, []models.DingTalkUser{notActivated}, 1, map[string]stamp{"u1": {t0, t2}, "u2": {t0, t2}}},
 	}
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		ctx := context.Background()
@@ -122,8 +126,8 @@ func TestUpsertDingTalkUsersWritesOnlyChanges(t *testing.T) {
 		var got models.DingTalkUser
 		db.Where("userid = ?", "u1").Take(&got)
 		if got.Name != "Alice Wang" || got.UnionID != "un1" || got.Email != "alice@example.com" || got.JobNumber != "E1" ||
-			got.Mobile != "138" || got.Title != "Dev" || !got.Active {
-			t.Errorf("u1 = %+v", got)
+			got.Mobile != "138" || got.Title != "Dev" || !got.Active || got.Activated {
+			t.Errorf("u1 = %+v; want listed (active) but not activated", got)
 		}
 		var u2 models.DingTalkUser
 		db.Where("userid = ?", "u2").Take(&u2)
@@ -292,4 +296,22 @@ func TestDeactivateDingTalkUsersNotIn(t *testing.T) {
 			t.Errorf("second DeactivateDingTalkUsersNotIn = %d, want 0", n)
 		}
 	})
+}
+
+func TestDingTalkUserStatus(t *testing.T) {
+	tests := []struct {
+		active, activated bool
+		want              models.MemberStatus
+	}{
+		{true, true, models.MemberActive},
+		{true, false, models.MemberNotActivated},
+		{false, true, models.MemberLeft},
+		{false, false, models.MemberLeft}, // having left outweighs never having activated
+	}
+	for _, tt := range tests {
+		u := models.DingTalkUser{Active: tt.active, Activated: tt.activated}
+		if got := u.Status(); got != tt.want {
+			t.Errorf("Status of active=%v activated=%v = %s, want %s", tt.active, tt.activated, got, tt.want)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/dingfluence/dingfluence/secretbox"
@@ -20,11 +21,17 @@ var ErrDuplicate = errors.New("already exists")
 // the secret key changed; see LoadSettings.
 var ErrSecretUnreadable = errors.New("stored secret cannot be decrypted with the current key")
 
-// Store runs the application's queries against one database.
+// Store runs the application's queries against one database, or inside one of its
+// transactions (see InTx).
 type Store struct {
 	db  *gorm.DB
 	box *secretbox.Box
+	// inTx is set on the Store InTx hands to its function: db is that transaction.
+	inTx bool
 }
+
+// maxTxAttempts bounds how often InTx runs a transaction that lost a deadlock.
+const maxTxAttempts = 3
 
 // NewStore returns a Store on db that seals secrets with box (which must not be nil).
 func NewStore(db *gorm.DB, box *secretbox.Box) *Store {
@@ -33,6 +40,38 @@ func NewStore(db *gorm.DB, box *secretbox.Box) *Store {
 
 // DB returns the underlying database handle, for wiring libraries that need one.
 func (s *Store) DB() *gorm.DB { return s.db }
+
+// InTx runs fn with a Store bound to one transaction, committed when fn returns nil and
+// rolled back when it returns an error (or panics), so the store calls fn makes take
+// effect together or not at all. Called on a Store that is already in a transaction
+// (nested), it runs fn in that same transaction, as gitea's WithTx does: the outermost
+// InTx decides. fn must use only the Store it is given; on SQLite another connection
+// would wait for this transaction's write lock.
+//
+// MySQL may roll a transaction back as the loser of a deadlock ("try restarting
+// transaction"); the outermost InTx then runs fn again, up to three times in all, so fn
+// must not have effects outside the database.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	if s.inTx {
+		return fn(s)
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return fn(&Store{db: tx, box: s.box, inTx: true})
+		})
+		if attempt < maxTxAttempts && isDeadlock(err) && ctx.Err() == nil {
+			continue
+		}
+		return err
+	}
+}
+
+// isDeadlock reports whether err is MySQL's "deadlock found when trying to get lock"
+// (1213): the server rolled the whole transaction back, and running it again is the cure.
+func isDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
+}
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {

@@ -13,7 +13,6 @@ import (
 	"github.com/dingfluence/dingfluence/dingtalk/dingtalktest"
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/models/modelstest"
-	"github.com/dingfluence/dingfluence/orgsync"
 )
 
 // dingTalkQPS is DingTalk's documented limit per app and API, which the simulator enforces.
@@ -58,7 +57,7 @@ func benchFullSync(b *testing.B, dbName string, db *gorm.DB) {
 	ctx := context.Background()
 
 	start := time.Now()
-	first, err := f.svc.Run(ctx, orgsync.KindFull, dingtalk.RootDepartmentID, orgsync.TriggerSchedule, "")
+	first, err := f.svc.Run(ctx, models.SyncKindFull, dingtalk.RootDepartmentID, models.SyncTriggerSchedule, "")
 	wall := time.Since(start)
 	if err != nil || first.Status != models.SyncStatusSucceeded {
 		b.Fatalf("first full sync: %v, %s: %s", err, first.Status, first.Error)
@@ -82,7 +81,7 @@ func benchFullSync(b *testing.B, dbName string, db *gorm.DB) {
 
 	f.srv.ResetCounters()
 	start = time.Now()
-	second, err := f.svc.Run(ctx, orgsync.KindFull, dingtalk.RootDepartmentID, orgsync.TriggerSchedule, "")
+	second, err := f.svc.Run(ctx, models.SyncKindFull, dingtalk.RootDepartmentID, models.SyncTriggerSchedule, "")
 	wall2 := time.Since(start)
 	if err != nil || second.Status != models.SyncStatusSucceeded {
 		b.Fatalf("second full sync: %v, %s: %s", err, second.Status, second.Error)

@@ -68,7 +68,7 @@ func newFixture(t testing.TB, db *gorm.DB, s setup) *fixture {
 	}
 	store := models.NewStore(db, box)
 	opts := s.options
-	opts.Now = clk.Now
+	opts.Clock = clk
 	opts.Logger = testLogger(t)
 	svc := orgsync.New(store, clientSource{dingtalk.New(cfg)}, opts)
 	t.Cleanup(svc.Close)
@@ -172,9 +172,9 @@ func isMember(t *testing.T, db *gorm.DB, dept int64, userID string) bool {
 }
 
 // run runs a sync to completion and fails the test unless it succeeded.
-func (f *fixture) run(t *testing.T, kind orgsync.Kind, dept int64) models.SyncRun {
+func (f *fixture) run(t *testing.T, kind models.SyncKind, dept int64) models.SyncRun {
 	t.Helper()
-	run, err := f.svc.Run(context.Background(), kind, dept, orgsync.TriggerUser, "admin")
+	run, err := f.runToEnd(t, kind, dept)
 	if err != nil {
 		t.Fatalf("Run(%s, %d): %v", kind, dept, err)
 	}
@@ -182,6 +182,35 @@ func (f *fixture) run(t *testing.T, kind orgsync.Kind, dept int64) models.SyncRu
 		t.Fatalf("Run(%s, %d) = %s: errcode %d: %s", kind, dept, run.Status, run.Errcode, run.Error)
 	}
 	return run
+}
+
+// runToEnd runs a sync to completion by a user, moving the fake clock on past each
+// pause the run takes before retrying departments DingTalk failed to answer for.
+func (f *fixture) runToEnd(t *testing.T, kind models.SyncKind, dept int64) (models.SyncRun, error) {
+	t.Helper()
+	type result struct {
+		run models.SyncRun
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		run, err := f.svc.Run(context.Background(), kind, dept, models.SyncTriggerUser, "admin")
+		done <- result{run, err}
+	}()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		for {
+			// Two waiters: the progress flush's ticker and the pause's timer.
+			if f.clock.BlockUntilContext(ctx, 2) != nil {
+				return
+			}
+			f.clock.Advance(time.Minute)
+		}
+	}()
+	r := <-done
+	stop()
+	return r.run, r.err
 }
 
 // gate holds back requests to one API until released, so a test can look at a run

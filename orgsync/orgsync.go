@@ -12,51 +12,42 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/dingfluence/dingfluence/dingtalk"
 	"github.com/dingfluence/dingfluence/models"
 )
 
-// Kind is what a sync run synchronises.
-type Kind string
-
-// The sync actions: four per department on the Departments screen, and the full sync.
-const (
-	// KindSubDepartments syncs the direct children of one department.
-	KindSubDepartments Kind = "sub_departments"
-	// KindAllSubDepartments syncs the whole subtree below one department.
-	KindAllSubDepartments Kind = "all_sub_departments"
-	// KindDepartmentUsers syncs the direct members of one department.
-	KindDepartmentUsers Kind = "department_users"
-	// KindAllSubDepartmentUsers syncs the subtree below one department and the members of
-	// every department in it, the department itself included.
-	KindAllSubDepartmentUsers Kind = "all_sub_department_users"
-	// KindFull syncs every department from the root, then every user, and marks users
-	// no longer in DingTalk inactive. Its department is always the root.
-	KindFull Kind = "full"
-)
-
-// Trigger says who started a run.
-type Trigger string
-
-// Triggers.
-const (
-	TriggerUser     Trigger = "user"     // an admin pressed a button
-	TriggerSchedule Trigger = "schedule" // the scheduler
-)
-
 // Defaults for zero Options fields.
 const (
-	DefaultConcurrency = 4
-	DefaultFlushEvery  = 250 * time.Millisecond
-	DefaultStaleAfter  = 2 * time.Minute
+	DefaultConcurrency  = 4
+	DefaultFlushEvery   = 250 * time.Millisecond
+	DefaultStaleAfter   = 2 * time.Minute
+	DefaultRetryRounds  = 3
+	DefaultRetryBackoff = 5 * time.Second
 )
 
 // finishTimeout bounds recording a run's end, which must happen even when its context
 // has been cancelled (shutdown).
 const finishTimeout = 10 * time.Second
 
-// ErrBusy is returned by Run when a run of the same kind and department is already running.
-var ErrBusy = errors.New("orgsync: a sync of this department and kind is already running")
+// ErrBusy is matched by the *BusyError that Start and Run return when a running sync
+// already covers some of the departments asked for.
+var ErrBusy = errors.New("orgsync: a sync of these departments is already running")
+
+// BusyError refuses a sync whose departments a running sync covers, or that would cover
+// a running sync's departments: both would read and write the same rows, doubling the
+// calls against DingTalk's limits. Run is the running sync (a full sync covers all).
+type BusyError struct {
+	Run models.SyncRun
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("orgsync: run %d (%s of department %d) is already syncing these departments", e.Run.ID, e.Run.Kind, e.Run.DeptID)
+}
+
+// Is makes errors.Is(err, ErrBusy) match.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 
 // ErrClosed is returned by Start after Close.
 var ErrClosed = errors.New("orgsync: service closed")
@@ -64,7 +55,11 @@ var ErrClosed = errors.New("orgsync: service closed")
 // errTakenOver means another process declared this run dead and took its scope.
 var errTakenOver = errors.New("orgsync: run was taken over by another process after a missed heartbeat")
 
-// ClientSource hands out the DingTalk client for the current settings (settings.Service implements it).
+// errShutdown is the cause with which Close ends the runs begun by Start.
+var errShutdown = errors.New("orgsync: the server shut down")
+
+// ClientSource hands out the DingTalk client for the current settings (settings.Service
+// implements it; it answers settings.ErrNotConfigured while none are saved).
 type ClientSource interface {
 	Client(ctx context.Context) (*dingtalk.Client, error)
 }
@@ -74,13 +69,20 @@ type Options struct {
 	// Concurrency is how many departments a subtree walk works on at once (0 → 4). The
 	// client's per-API rate limiter, not this, sets the pace against DingTalk.
 	Concurrency int
-	Logger      *slog.Logger     // nil → slog.Default()
-	Now         func() time.Time // nil → time.Now
+	Logger      *slog.Logger    // nil → slog.Default()
+	Clock       clockwork.Clock // nil → the real clock
 	// FlushEvery is how often a running run's counters are written to its row (0 → 250ms).
 	FlushEvery time.Duration
-	// StaleAfter is how old a running run's heartbeat may get before another start of
-	// the same scope takes it over as dead (0 → 2m). Heartbeats come every StaleAfter/4.
+	// StaleAfter is how old a running run's heartbeat may get before the run counts as
+	// dead: shown as interrupted, and taken over by the next start (0 → 2m). Heartbeats
+	// come every StaleAfter/4.
 	StaleAfter time.Duration
+	// RetryRounds is how many more times a walk comes back to the departments DingTalk
+	// failed to answer for transiently, after the client's own retries (0 → 3, < 0 → none).
+	RetryRounds int
+	// RetryBackoff is the pause before the first of those rounds; it doubles each round
+	// (0 → 5s).
+	RetryBackoff time.Duration
 }
 
 // Service runs org syncs. It is safe for concurrent use.
@@ -88,12 +90,13 @@ type Service struct {
 	store   *models.Store
 	clients ClientSource
 	opts    Options
+	clock   clockwork.Clock
 	log     *slog.Logger
 
 	// background is the context of runs begun by Start: it outlives the request that
-	// started them and ends at Close.
+	// started them and ends at Close, with errShutdown as its cause.
 	background context.Context
-	cancel     context.CancelFunc
+	cancel     context.CancelCauseFunc
 	mu         sync.Mutex // guards closed and the Add side of running
 	closed     bool
 	running    sync.WaitGroup
@@ -107,8 +110,8 @@ func New(store *models.Store, clients ClientSource, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
 	}
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = DefaultFlushEvery
@@ -116,106 +119,189 @@ func New(store *models.Store, clients ClientSource, opts Options) *Service {
 	if opts.StaleAfter <= 0 {
 		opts.StaleAfter = DefaultStaleAfter
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	switch {
+	case opts.RetryRounds == 0:
+		opts.RetryRounds = DefaultRetryRounds
+	case opts.RetryRounds < 0:
+		opts.RetryRounds = 0
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = DefaultRetryBackoff
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
 	return &Service{
-		store: store, clients: clients, opts: opts,
+		store: store, clients: clients, opts: opts, clock: opts.Clock,
 		log:        opts.Logger.With(slog.String("component", "orgsync")),
 		background: ctx, cancel: cancel,
 	}
 }
 
+// Recover marks the runs whose heartbeat is older than StaleAfter as interrupted: the
+// server running them stopped without recording their end (it crashed or was killed).
+// Call it as the server starts, before serving, so the Departments screen does not show
+// them running. Runs still heartbeating (on another replica) are left alone; those of
+// this server that died moments ago become stale, and are shown and treated as
+// interrupted, once StaleAfter has passed.
+func (s *Service) Recover(ctx context.Context) error {
+	now := s.now()
+	n, err := s.store.InterruptStaleSyncRuns(ctx, s.staleBefore(now), now)
+	if err != nil {
+		return fmt.Errorf("orgsync: recover: %w", err)
+	}
+	if n > 0 {
+		s.log.WarnContext(ctx, "marked org syncs whose server stopped during them as interrupted", slog.Int("runs", n))
+	}
+	return nil
+}
+
 // Start begins a run in the background (on a context that outlives the request but ends
-// at Close) and returns its row at once; started=false with the already-running run
-// when that scope is busy.
-func (s *Service) Start(ctx context.Context, kind Kind, deptID int64, trigger Trigger, actor string) (run models.SyncRun, started bool, err error) {
+// at Close) and returns its row at once. When a running sync covers the same
+// departments it returns that run and a *BusyError. When no DingTalk client can be had
+// (settings.ErrNotConfigured, an unreadable secret) it returns the run, recorded as
+// failed with that reason, and the error.
+func (s *Service) Start(ctx context.Context, kind models.SyncKind, deptID int64, trigger models.SyncTrigger, actor string) (models.SyncRun, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return models.SyncRun{}, false, ErrClosed
+		return models.SyncRun{}, ErrClosed
 	}
 	s.running.Add(1)
 	s.mu.Unlock()
 
-	run, started, err = s.begin(ctx, kind, deptID, trigger, actor)
-	if err != nil || !started {
+	run, client, err := s.begin(ctx, kind, deptID, trigger, actor)
+	if err != nil {
 		s.running.Done()
-		return run, started, err
+		return run, err
 	}
 	go func() {
 		defer s.running.Done()
 		// The outcome is in the run's row; a failure to record it is logged by execute.
-		_, _ = s.execute(s.background, run)
+		_, _ = s.execute(s.background, run, client)
 	}()
-	return run, true, nil
+	return run, nil
 }
 
-// Run runs to completion and returns the finished row (status succeeded or failed; err
-// is non-nil only when the run could not be recorded). When the scope is busy it returns
-// the running run and ErrBusy.
-func (s *Service) Run(ctx context.Context, kind Kind, deptID int64, trigger Trigger, actor string) (models.SyncRun, error) {
-	run, started, err := s.begin(ctx, kind, deptID, trigger, actor)
+// Run runs to completion and returns the finished row; err is non-nil only when the run
+// could not be recorded or could not start (as for Start: a *BusyError with the running
+// run, or the reason no DingTalk client could be had, with the failed run).
+func (s *Service) Run(ctx context.Context, kind models.SyncKind, deptID int64, trigger models.SyncTrigger, actor string) (models.SyncRun, error) {
+	run, client, err := s.begin(ctx, kind, deptID, trigger, actor)
 	if err != nil {
-		return models.SyncRun{}, err
+		return run, err
 	}
-	if !started {
-		return run, ErrBusy
-	}
-	return s.execute(ctx, run)
+	return s.execute(ctx, run, client)
 }
 
-// Close cancels the runs begun by Start and waits until each has recorded its end.
+// Close cancels the runs begun by Start and waits until each has recorded its end (as
+// interrupted: "stopped: the server shut down").
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
-	s.cancel()
+	s.cancel(errShutdown)
 	s.running.Wait()
 }
 
-// now is the clock at the precision both databases store (DATETIME(3)), so a time
-// written reads back equal.
-func (s *Service) now() time.Time {
-	return s.opts.Now().UTC().Truncate(time.Millisecond)
+// SyncRun returns run id as it stands now: a running run whose heartbeat is stale is
+// reported interrupted (see models.SyncRun.Judged), so a crashed run's panel stops
+// polling without waiting for someone to start a sync.
+func (s *Service) SyncRun(ctx context.Context, id uint) (models.SyncRun, error) {
+	run, err := s.store.SyncRun(ctx, id)
+	if err != nil {
+		return models.SyncRun{}, err
+	}
+	return run.Judged(s.staleBefore(s.now())), nil
 }
 
-// begin records a new running run, unless its scope is busy.
-func (s *Service) begin(ctx context.Context, kind Kind, deptID int64, trigger Trigger, actor string) (models.SyncRun, bool, error) {
-	switch kind {
-	case KindFull:
+// RunningSyncRuns returns the runs holding their scope, newest first, judged as SyncRun
+// judges them: a crashed one shows as interrupted until a start takes its scope over.
+func (s *Service) RunningSyncRuns(ctx context.Context) ([]models.SyncRun, error) {
+	runs, err := s.store.RunningSyncRuns(ctx)
+	return s.judged(runs), err
+}
+
+// RecentSyncRuns returns the newest limit runs, newest first, judged as SyncRun judges them.
+func (s *Service) RecentSyncRuns(ctx context.Context, limit int) ([]models.SyncRun, error) {
+	runs, err := s.store.RecentSyncRuns(ctx, limit)
+	return s.judged(runs), err
+}
+
+func (s *Service) judged(runs []models.SyncRun) []models.SyncRun {
+	staleBefore := s.staleBefore(s.now())
+	for i := range runs {
+		runs[i] = runs[i].Judged(staleBefore)
+	}
+	return runs
+}
+
+// now is the clock at the precision both databases store (DATETIME(3)), so a time
+// written reads back equal. Staleness is judged on this clock too, the one that wrote
+// every heartbeat; replicas are expected to keep their clocks in step (NTP) to well
+// under StaleAfter.
+func (s *Service) now() time.Time {
+	return s.clock.Now().UTC().Truncate(time.Millisecond)
+}
+
+func (s *Service) staleBefore(now time.Time) time.Time {
+	return now.Add(-s.opts.StaleAfter)
+}
+
+// begin records a new running run and its audit entry in one transaction, unless a
+// running run overlaps it, and gets the DingTalk client it will use.
+func (s *Service) begin(ctx context.Context, kind models.SyncKind, deptID int64, trigger models.SyncTrigger, actor string) (models.SyncRun, *dingtalk.Client, error) {
+	if !kind.Valid() {
+		return models.SyncRun{}, nil, fmt.Errorf("orgsync: unknown sync kind %q", kind)
+	}
+	if kind == models.SyncKindFull {
 		deptID = dingtalk.RootDepartmentID
-	case KindSubDepartments, KindAllSubDepartments, KindDepartmentUsers, KindAllSubDepartmentUsers:
-	default:
-		return models.SyncRun{}, false, fmt.Errorf("orgsync: unknown sync kind %q", kind)
 	}
 	if deptID <= 0 {
-		return models.SyncRun{}, false, fmt.Errorf("orgsync: invalid department id %d", deptID)
+		return models.SyncRun{}, nil, fmt.Errorf("orgsync: invalid department id %d", deptID)
 	}
-	if trigger != TriggerUser && trigger != TriggerSchedule {
-		return models.SyncRun{}, false, fmt.Errorf("orgsync: unknown trigger %q", trigger)
+	if trigger != models.SyncTriggerUser && trigger != models.SyncTriggerSchedule {
+		return models.SyncRun{}, nil, fmt.Errorf("orgsync: unknown trigger %q", trigger)
 	}
 	now := s.now()
-	run, started, err := s.store.BeginSyncRun(ctx, models.SyncRun{
-		Kind: string(kind), DeptID: deptID, Trigger: string(trigger), Actor: actor,
-		StartedAt: now, HeartbeatAt: now,
-	}, now.Add(-s.opts.StaleAfter))
-	if err != nil {
-		return models.SyncRun{}, false, fmt.Errorf("orgsync: %w", err)
-	}
-	if started {
-		s.log.InfoContext(ctx, "org sync started", runAttrs(run)...)
-		if trigger == TriggerUser {
-			// Who pressed which button stays on record after sync_runs is pruned.
-			details := fmt.Sprintf("%s of department %d (run %d)", kind, deptID, run.ID)
-			if err := s.store.Audit(ctx, actor, models.ActionSyncStart, details); err != nil {
-				s.log.WarnContext(ctx, "org sync: audit", append(runAttrs(run), slog.Any("error", err))...)
-			}
+	var (
+		run     models.SyncRun
+		started bool
+	)
+	err := s.store.InTx(ctx, func(tx *models.Store) error {
+		var err error
+		run, started, err = tx.BeginSyncRun(ctx, models.SyncRun{
+			Kind: kind, DeptID: deptID, Trigger: trigger, Actor: actor,
+			StartedAt: now, HeartbeatAt: now,
+		}, s.staleBefore(now))
+		if err != nil || !started || trigger != models.SyncTriggerUser {
+			return err
 		}
+		// Who pressed which button stays on record after sync_runs is pruned.
+		details := fmt.Sprintf("%s of department %d (run %d)", kind, deptID, run.ID)
+		return tx.Audit(ctx, actor, models.ActionSyncStart, details)
+	})
+	if err != nil {
+		return models.SyncRun{}, nil, fmt.Errorf("orgsync: begin %s of department %d: %w", kind, deptID, err)
 	}
-	return run, started, nil
+	if !started {
+		return run, nil, &BusyError{Run: run}
+	}
+	s.log.InfoContext(ctx, "org sync started", runAttrs(run)...)
+	client, err := s.clients.Client(ctx)
+	if err != nil {
+		// Recorded like any failure, so a scheduled sync without settings fails once per
+		// interval where admins look, rather than leaving no trace.
+		err = fmt.Errorf("get DingTalk client: %w", err)
+		failed, ferr := s.finish(ctx, run, err)
+		if ferr != nil {
+			return failed, nil, ferr
+		}
+		return failed, nil, err
+	}
+	return run, client, nil
 }
 
 // execute does run, flushing its progress while it goes, and records how it ended.
-func (s *Service) execute(ctx context.Context, run models.SyncRun) (models.SyncRun, error) {
+func (s *Service) execute(ctx context.Context, run models.SyncRun, client *dingtalk.Client) (models.SyncRun, error) {
 	p := newProgress(run)
 	workCtx, stopWork := context.WithCancelCause(ctx)
 	defer stopWork(nil)
@@ -226,14 +312,14 @@ func (s *Service) execute(ctx context.Context, run models.SyncRun) (models.SyncR
 		s.flushLoop(flushCtx, p, stopWork)
 	}()
 
-	err := s.work(workCtx, p)
+	err := s.work(workCtx, p, client)
 	stopFlush()
 	<-flushed
 	if cause := context.Cause(workCtx); errors.Is(cause, errTakenOver) {
 		err = cause
 	}
 	run, err = s.finish(ctx, p.snapshot(), err)
-	if err == nil && run.Status == models.SyncStatusSucceeded && run.UsersChanged+run.UsersDeactivated+run.MembershipsChanged > 0 {
+	if err == nil && run.Status != models.SyncStatusFailed && run.UsersChanged+run.UsersDeactivated+run.MembershipsChanged > 0 {
 		// Keeps the Members search's query plans good as the tables grow (see
 		// AnalyzeOrgTables); after the run is recorded, so its end shows without delay.
 		if aerr := s.store.AnalyzeOrgTables(ctx); aerr != nil {
@@ -247,7 +333,7 @@ func (s *Service) execute(ctx context.Context, run models.SyncRun) (models.SyncR
 // is still running, finished or failed (zero time if there was none). The scheduler
 // uses it to decide whether a full sync is due.
 func (s *Service) LastScheduledFullSync(ctx context.Context) (time.Time, error) {
-	run, err := s.store.LastSyncRun(ctx, string(KindFull), string(TriggerSchedule))
+	run, err := s.store.LastSyncRun(ctx, models.SyncKindFull, models.SyncTriggerSchedule)
 	if errors.Is(err, models.ErrNotFound) {
 		return time.Time{}, nil
 	}
@@ -258,45 +344,43 @@ func (s *Service) LastScheduledFullSync(ctx context.Context) (time.Time, error) 
 }
 
 // RunScheduledFullSync runs a full sync to completion as trigger "schedule". Its outcome
-// is recorded in its run; the error also reports a failed sync (with DingTalk's code and
-// message) and, wrapping ErrBusy, a full sync that was already running.
+// is recorded in its run; the error also reports a sync that did not succeed (with
+// DingTalk's code and message) and, matching ErrBusy, a sync that was already running.
 func (s *Service) RunScheduledFullSync(ctx context.Context) error {
-	run, err := s.Run(ctx, KindFull, dingtalk.RootDepartmentID, TriggerSchedule, "")
+	run, err := s.Run(ctx, models.SyncKindFull, dingtalk.RootDepartmentID, models.SyncTriggerSchedule, "")
 	if err != nil {
 		return fmt.Errorf("scheduled full sync (run %d): %w", run.ID, err)
 	}
 	if run.Status != models.SyncStatusSucceeded {
-		return fmt.Errorf("scheduled full sync (run %d) failed: errcode %d: %s", run.ID, run.Errcode, run.Error)
+		return fmt.Errorf("scheduled full sync (run %d) %s: errcode %d: %s", run.ID, run.Status, run.Errcode, run.Error)
 	}
 	return nil
 }
 
 // work runs the sync that p's run describes.
-func (s *Service) work(ctx context.Context, p *progress) error {
+func (s *Service) work(ctx context.Context, p *progress, client *dingtalk.Client) error {
 	run := p.snapshot()
-	client, err := s.clients.Client(ctx)
-	if err != nil {
-		return fmt.Errorf("get DingTalk client: %w", err)
-	}
 	j := &job{
-		store: s.store, api: api{client: client, p: p}, p: p, now: s.now,
-		concurrency: s.opts.Concurrency, kind: Kind(run.Kind), dept: run.DeptID,
+		store: s.store, api: api{client: client, p: p}, p: p, now: s.now, clock: s.clock,
+		concurrency: s.opts.Concurrency, kind: run.Kind, dept: run.DeptID,
+		rounds: s.opts.RetryRounds, backoff: s.opts.RetryBackoff,
+		log: s.log.With(runAttrs(run)...),
 	}
 	return j.run(ctx)
 }
 
-// flushLoop writes p's counters to the run's row every FlushEvery while they change,
-// and at least every StaleAfter/4 as a heartbeat. When the row says the run was taken
-// over, it stops the work through stopWork.
+// flushLoop writes p's counters every FlushEvery while they change, and a heartbeat at
+// least every StaleAfter/4, until ctx ends. If the run turns out to have been taken over
+// it stops the work.
 func (s *Service) flushLoop(ctx context.Context, p *progress, stopWork context.CancelCauseFunc) {
-	tick := time.NewTicker(s.opts.FlushEvery)
+	tick := s.clock.NewTicker(s.opts.FlushEvery)
 	defer tick.Stop()
 	lastWrite := s.now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-tick.Chan():
 		}
 		now := s.now()
 		if !p.takeDirty() && now.Sub(lastWrite) < s.opts.StaleAfter/4 {
@@ -320,17 +404,37 @@ func (s *Service) flushLoop(ctx context.Context, p *progress, stopWork context.C
 	}
 }
 
-// finish records run's end: succeeded when err is nil, else failed with DingTalk's
-// code and message. Rows written before a failure are kept.
+// outcome sets run's status, error and code from how its work ended: err nil is a
+// success; an end of ctx (the server stopping) interrupts it; departments still
+// unreadable after the retries leave it incomplete, or failed when they are most of
+// it; any other error fails it with DingTalk's code and message.
+func outcome(ctx context.Context, run *models.SyncRun, err error) {
+	var unread *unreadableError
+	switch {
+	case err == nil:
+		run.Status = models.SyncStatusSucceeded
+	case ctx.Err() != nil:
+		run.Status, run.Error = models.SyncStatusInterrupted, models.SyncErrorShutdown
+		if cause := context.Cause(ctx); !errors.Is(cause, errShutdown) && !errors.Is(cause, context.Canceled) {
+			run.Error = "stopped: " + cause.Error()
+		}
+	case errors.As(err, &unread):
+		run.Status = models.SyncStatusIncomplete
+		if unread.mostlyLost() {
+			run.Status = models.SyncStatusFailed
+		}
+		run.DepartmentsUnreadable = unread.departments()
+		run.Errcode, run.Error = dingtalk.Code(err), err.Error()
+	default:
+		run.Status, run.Errcode, run.Error = models.SyncStatusFailed, dingtalk.Code(err), err.Error()
+	}
+}
+
+// finish records run's end as outcome judges err. Rows written before a failure are kept.
 func (s *Service) finish(ctx context.Context, run models.SyncRun, err error) (models.SyncRun, error) {
 	now := s.now()
 	run.FinishedAt, run.HeartbeatAt = &now, now
-	run.Status = models.SyncStatusSucceeded
-	if err != nil {
-		run.Status = models.SyncStatusFailed
-		run.Errcode = dingtalk.Code(err)
-		run.Error = err.Error()
-	}
+	outcome(ctx, &run, err)
 	// The end must be recorded even when ctx was cancelled by shutdown.
 	writeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
@@ -342,12 +446,13 @@ func (s *Service) finish(ctx context.Context, run models.SyncRun, err error) (mo
 		return run, fmt.Errorf("orgsync: record end of run %d: %w", run.ID, ferr)
 	}
 	run.ActiveScope = nil
-	level, msg := slog.LevelInfo, "org sync succeeded"
-	if err != nil {
-		level, msg = slog.LevelWarn, "org sync failed"
+	level, msg := slog.LevelWarn, "org sync "+string(run.Status)
+	if run.Status == models.SyncStatusSucceeded {
+		level = slog.LevelInfo
 	}
 	s.log.Log(ctx, level, msg, append(runAttrs(run),
 		slog.Int("departments_seen", run.DepartmentsSeen), slog.Int("departments_changed", run.DepartmentsChanged),
+		slog.Int("departments_unreadable", run.DepartmentsUnreadable),
 		slog.Int("users_seen", run.UsersSeen), slog.Int("users_changed", run.UsersChanged),
 		slog.Int("users_deactivated", run.UsersDeactivated), slog.Int("memberships_changed", run.MembershipsChanged),
 		slog.Int("api_calls", run.APICalls), slog.Duration("took", now.Sub(run.StartedAt)),
@@ -357,7 +462,7 @@ func (s *Service) finish(ctx context.Context, run models.SyncRun, err error) (mo
 
 func runAttrs(r models.SyncRun) []any {
 	return []any{
-		slog.Uint64("run_id", uint64(r.ID)), slog.String("kind", r.Kind), slog.Int64("dept_id", r.DeptID),
-		slog.String("trigger", r.Trigger), slog.String("actor", r.Actor),
+		slog.Uint64("run_id", uint64(r.ID)), slog.String("kind", string(r.Kind)), slog.Int64("dept_id", r.DeptID),
+		slog.String("trigger", string(r.Trigger)), slog.String("actor", r.Actor),
 	}
 }

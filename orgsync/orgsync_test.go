@@ -33,7 +33,7 @@ func TestOperations(t *testing.T) {
 		return out
 	}
 	tests := []struct {
-		kind              orgsync.Kind
+		kind              models.SyncKind
 		dept              int64
 		wantDepts         map[int64]deptRow
 		wantUsers         int           // rows in dingtalk_users
@@ -46,41 +46,41 @@ func TestOperations(t *testing.T) {
 	}{
 		{
 			// department.get for the root's own row, one listsub.
-			kind: orgsync.KindSubDepartments, dept: 1,
+			kind: models.SyncKindSubDepartments, dept: 1,
 			wantDepts: pick(1, 2, 3), wantMembers: map[int64]int{},
 			wantDeptsSeen: 3, wantCalls: 2, wantUnits: 1,
 		},
 		{
-			kind: orgsync.KindSubDepartments, dept: 2,
+			kind: models.SyncKindSubDepartments, dept: 2,
 			wantDepts: pick(4, 5), wantMembers: map[int64]int{},
 			wantDeptsSeen: 2, wantCalls: 1, wantUnits: 1,
 		},
 		{
 			// listsub of 2, 4 and 5.
-			kind: orgsync.KindAllSubDepartments, dept: 2,
+			kind: models.SyncKindAllSubDepartments, dept: 2,
 			wantDepts: pick(4, 5), wantMembers: map[int64]int{},
 			wantDeptsSeen: 2, wantCalls: 3, wantUnits: 3,
 		},
 		{
-			kind: orgsync.KindAllSubDepartments, dept: 1,
+			kind: models.SyncKindAllSubDepartments, dept: 1,
 			wantDepts: allDepartments, wantMembers: map[int64]int{},
 			wantDeptsSeen: 6, wantCalls: 7, wantUnits: 6,
 		},
 		{
 			// 251 members: three pages of user/list, no per-user calls.
-			kind: orgsync.KindDepartmentUsers, dept: 5,
+			kind: models.SyncKindDepartmentUsers, dept: 5,
 			wantDepts: map[int64]deptRow{}, wantUsers: 251, wantMembers: map[int64]int{5: 251},
 			wantUsersSeen: 251, wantMembersWrites: 251, wantCalls: 3, wantUnits: 1,
 		},
 		{
 			// listsub of 2, 4, 5; user/list of 2, 4, and 5 (3 pages). carol is in 4 and 5.
-			kind: orgsync.KindAllSubDepartmentUsers, dept: 2,
+			kind: models.SyncKindAllSubDepartmentUsers, dept: 2,
 			wantDepts: pick(4, 5), wantUsers: 253, wantMembers: map[int64]int{2: 1, 4: 2, 5: 251},
 			wantDeptsSeen: 2, wantUsersSeen: 253, wantMembersWrites: 254, wantCalls: 8, wantUnits: 6,
 		},
 		{
 			// department.get, 6 listsub, 8 user/list.
-			kind: orgsync.KindFull, dept: 1,
+			kind: models.SyncKindFull, dept: 1,
 			wantDepts: allDepartments, wantUsers: 256, wantMembers: map[int64]int{1: 1, 2: 1, 3: 1, 4: 2, 5: 251, 6: 1},
 			wantDeptsSeen: 6, wantUsersSeen: 256, wantMembersWrites: 257, wantCalls: 15, wantUnits: 12,
 		},
@@ -113,7 +113,7 @@ func TestOperations(t *testing.T) {
 				stored, err := f.store.SyncRun(context.Background(), first.ID)
 				if err != nil || stored.Status != models.SyncStatusSucceeded || stored.ActiveScope != nil ||
 					stored.FinishedAt == nil || stored.UsersSeen != first.UsersSeen || stored.APICalls != first.APICalls ||
-					stored.Kind != string(tt.kind) || stored.DeptID != tt.dept || stored.Trigger != "user" || stored.Actor != "admin" {
+					stored.Kind != tt.kind || stored.DeptID != tt.dept || stored.Trigger != models.SyncTriggerUser || stored.Actor != "admin" {
 					t.Errorf("stored run = %+v, %v", stored, err)
 				}
 
@@ -159,7 +159,7 @@ func TestFullSyncDeactivatesUsersWhoLeft(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		f := newFixture(t, db, setup{})
 		buildOrg(f.srv)
-		f.run(t, orgsync.KindFull, 1)
+		f.run(t, models.SyncKindFull, 1)
 
 		f.srv.RemoveUser("dave")
 		f.srv.RemoveUser("erin")
@@ -167,7 +167,7 @@ func TestFullSyncDeactivatesUsersWhoLeft(t *testing.T) {
 
 		// A department sync sees erin gone from her department, but cannot know whether
 		// she left the company: only the full sync lists everyone.
-		run := f.run(t, orgsync.KindDepartmentUsers, 6)
+		run := f.run(t, models.SyncKindDepartmentUsers, 6)
 		if run.UsersDeactivated != 0 || run.MembershipsChanged != 1 {
 			t.Errorf("department sync: deactivated %d, memberships changed %d; want 0 and 1", run.UsersDeactivated, run.MembershipsChanged)
 		}
@@ -176,7 +176,7 @@ func TestFullSyncDeactivatesUsersWhoLeft(t *testing.T) {
 				u.Active, isMember(t, db, 6, "erin"))
 		}
 
-		run = f.run(t, orgsync.KindFull, 1)
+		run = f.run(t, models.SyncKindFull, 1)
 		if run.UsersDeactivated != 2 || run.UsersChanged != 0 || run.MembershipsChanged != 1 {
 			t.Errorf("full sync: deactivated %d, users changed %d, memberships changed %d; want 2, 0, 1 (dave's)",
 				run.UsersDeactivated, run.UsersChanged, run.MembershipsChanged)
@@ -197,13 +197,13 @@ func TestFullSyncDeactivatesUsersWhoLeft(t *testing.T) {
 		if isMember(t, db, 3, "dave") {
 			t.Errorf("dave is still a member of Sales")
 		}
-		if run := f.run(t, orgsync.KindFull, 1); run.UsersDeactivated != 0 || run.RowsWritten() != 0 {
+		if run := f.run(t, models.SyncKindFull, 1); run.UsersDeactivated != 0 || run.RowsWritten() != 0 {
 			t.Errorf("third full sync wrote %d rows (%d deactivations); want none", run.RowsWritten(), run.UsersDeactivated)
 		}
 
 		// Coming back makes a user active again.
 		f.srv.AddUser(dingtalktest.User{UserID: "dave", Name: "Dave", Active: true, DeptIDs: []int64{3}})
-		run = f.run(t, orgsync.KindFull, 1)
+		run = f.run(t, models.SyncKindFull, 1)
 		if run.UsersChanged != 1 || !users(t, db)["dave"].Active || !isMember(t, db, 3, "dave") {
 			t.Errorf("dave's return: users changed %d, active %v, member %v", run.UsersChanged, users(t, db)["dave"].Active, isMember(t, db, 3, "dave"))
 		}
@@ -214,13 +214,13 @@ func TestDepartmentRenamesMovesAndRemovals(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		f := newFixture(t, db, setup{})
 		buildOrg(f.srv)
-		f.run(t, orgsync.KindFull, 1)
+		f.run(t, models.SyncKindFull, 1)
 
 		f.srv.RenameDepartment(4, "Platform")
 		f.srv.MoveDepartment(6, 2) // North moves from Sales to Engineering
 		f.clock.Advance(time.Hour)
 
-		run := f.run(t, orgsync.KindFull, 1)
+		run := f.run(t, models.SyncKindFull, 1)
 		if run.DepartmentsChanged != 2 || run.RowsWritten() != 2 {
 			t.Errorf("rename + move: departments changed %d, rows written %d; want 2 and 2", run.DepartmentsChanged, run.RowsWritten())
 		}
@@ -236,9 +236,9 @@ func TestDepartmentRenamesMovesAndRemovals(t *testing.T) {
 
 		// Sub-department sync of the old parent: North no longer appears under Sales.
 		f.srv.MoveDepartment(6, 3)
-		f.run(t, orgsync.KindFull, 1)
+		f.run(t, models.SyncKindFull, 1)
 		f.srv.MoveDepartment(6, 2)
-		run = f.run(t, orgsync.KindSubDepartments, 3)
+		run = f.run(t, models.SyncKindSubDepartments, 3)
 		if _, ok := departments(t, db)[6]; ok || run.DepartmentsChanged != 1 || run.MembershipsChanged != 1 {
 			t.Errorf("after North vanished from Sales: stored=%v, departments changed %d, memberships changed %d; want removed, 1, 1",
 				ok, run.DepartmentsChanged, run.MembershipsChanged)
@@ -246,11 +246,11 @@ func TestDepartmentRenamesMovesAndRemovals(t *testing.T) {
 		if u, ok := users(t, db)["erin"]; !ok || !u.Active {
 			t.Errorf("erin = %+v, %v; the user must stay when her department is removed from the tree", u, ok)
 		}
-		f.run(t, orgsync.KindSubDepartments, 2)
+		f.run(t, models.SyncKindSubDepartments, 2)
 		if got := departments(t, db)[6]; got != (deptRow{2, "North"}) {
 			t.Errorf("North after syncing Engineering's sub-departments = %+v, want under 2", got)
 		}
-		f.run(t, orgsync.KindDepartmentUsers, 6)
+		f.run(t, models.SyncKindDepartmentUsers, 6)
 		if !isMember(t, db, 6, "erin") {
 			t.Errorf("erin is not back in North after its user sync")
 		}
@@ -258,12 +258,12 @@ func TestDepartmentRenamesMovesAndRemovals(t *testing.T) {
 		// A deleted department disappears with its subtree; its users are deactivated by
 		// the full sync, as they are in no department any more.
 		f.srv.RemoveDepartment(3)
-		run = f.run(t, orgsync.KindAllSubDepartments, 1)
+		run = f.run(t, models.SyncKindAllSubDepartments, 1)
 		got := departments(t, db)
 		if _, ok := got[3]; ok || run.DepartmentsChanged != 1 || len(got) != 5 {
 			t.Errorf("after deleting Sales: departments %v, changed %d; want Sales gone", got, run.DepartmentsChanged)
 		}
-		if run := f.run(t, orgsync.KindFull, 1); run.UsersDeactivated != 1 || users(t, db)["dave"].Active {
+		if run := f.run(t, models.SyncKindFull, 1); run.UsersDeactivated != 1 || users(t, db)["dave"].Active {
 			t.Errorf("dave (only in Sales) after a full sync: deactivated %d, active %v", run.UsersDeactivated, users(t, db)["dave"].Active)
 		}
 	})
@@ -292,7 +292,7 @@ func TestPermanentErrorFailsTheRunAndKeepsWhatWasWritten(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		run, err := f.svc.Run(context.Background(), orgsync.KindFull, 1, orgsync.TriggerSchedule, "")
+		run, err := f.svc.Run(context.Background(), models.SyncKindFull, 1, models.SyncTriggerSchedule, "")
 		if err != nil {
 			t.Fatalf("Run: %v (a failed sync is recorded, not returned as an error)", err)
 		}
@@ -317,7 +317,7 @@ func TestPermanentErrorFailsTheRunAndKeepsWhatWasWritten(t *testing.T) {
 		}
 		// The scope is free again.
 		f.srv.ResetCounters()
-		if run := f.run(t, orgsync.KindFull, 1); run.UsersChanged != 1 || run.UsersDeactivated != 1 {
+		if run := f.run(t, models.SyncKindFull, 1); run.UsersChanged != 1 || run.UsersDeactivated != 1 {
 			t.Errorf("retry: users changed %d, deactivated %d; want erin added and zed deactivated", run.UsersChanged, run.UsersDeactivated)
 		}
 	})
@@ -330,7 +330,7 @@ func TestThrottlingSlowsASyncDown(t *testing.T) {
 			buildOrg(f.srv)
 			f.srv.InjectError("v2/department/listsub", 90018, 2)
 			f.srv.InjectError("v2/user/list", 90018, 3)
-			run := f.run(t, orgsync.KindFull, 1)
+			run := f.run(t, models.SyncKindFull, 1)
 			if run.APICalls != 15 || f.srv.Calls("v2/department/listsub") != 6+2 || f.srv.Calls("v2/user/list") != 8+3 {
 				t.Errorf("counted %d calls, simulator got %d listsub and %d user/list; want 15 counted (one per call), 8 and 11 sent",
 					run.APICalls, f.srv.Calls("v2/department/listsub"), f.srv.Calls("v2/user/list"))
@@ -349,7 +349,7 @@ func TestThrottlingSlowsASyncDown(t *testing.T) {
 			for id := int64(100); id < 140; id++ {
 				f.srv.AddDepartment(dingtalktest.Department{ID: id, ParentID: 1, Name: fmt.Sprintf("Team %d", id)})
 			}
-			run := f.run(t, orgsync.KindAllSubDepartments, 1)
+			run := f.run(t, models.SyncKindAllSubDepartments, 1)
 			if run.DepartmentsSeen != 41 || len(departments(t, db)) != 41 {
 				t.Errorf("departments seen %d, stored %d; want 41", run.DepartmentsSeen, len(departments(t, db)))
 			}
@@ -369,7 +369,7 @@ func TestBusyScope(t *testing.T) {
 
 		done := make(chan models.SyncRun)
 		go func() {
-			run, err := f.svc.Run(ctx, orgsync.KindDepartmentUsers, 5, orgsync.TriggerSchedule, "")
+			run, err := f.svc.Run(ctx, models.SyncKindDepartmentUsers, 5, models.SyncTriggerSchedule, "")
 			if err != nil {
 				t.Errorf("first Run: %v", err)
 			}
@@ -377,23 +377,26 @@ func TestBusyScope(t *testing.T) {
 		}()
 		<-g.arrived // the first run is calling DingTalk
 
-		running, started, err := f.svc.Start(ctx, orgsync.KindDepartmentUsers, 5, orgsync.TriggerUser, "alice")
-		if err != nil || started || !running.Running() || running.Trigger != "schedule" {
-			t.Fatalf("Start of the busy scope = %+v, started %v, %v; want the running run, not started", running, started, err)
+		var busy *orgsync.BusyError
+		running, err := f.svc.Start(ctx, models.SyncKindDepartmentUsers, 5, models.SyncTriggerUser, "alice")
+		if !errors.As(err, &busy) || !errors.Is(err, orgsync.ErrBusy) || running.ID != busy.Run.ID ||
+			!busy.Run.Running() || busy.Run.Trigger != models.SyncTriggerSchedule {
+			t.Fatalf("Start of the busy scope = %+v, %v; want a BusyError with the running run", running, err)
 		}
-		again, err := f.svc.Run(ctx, orgsync.KindDepartmentUsers, 5, orgsync.TriggerUser, "alice")
+		again, err := f.svc.Run(ctx, models.SyncKindDepartmentUsers, 5, models.SyncTriggerUser, "alice")
 		if !errors.Is(err, orgsync.ErrBusy) || again.ID != running.ID {
 			t.Errorf("Run of the busy scope = run %d, %v; want run %d, ErrBusy", again.ID, err, running.ID)
 		}
 		// The running row shows live progress.
 		eventually(t, "the progress flush", func() bool {
+			f.clock.Advance(5 * time.Millisecond)
 			r, err := f.store.SyncRun(ctx, running.ID)
 			return err == nil && r.UnitsTotal == 1 && r.APICalls == 1 && r.Percent() == 0
 		})
 
-		other, started, err := f.svc.Start(ctx, orgsync.KindAllSubDepartmentUsers, 5, orgsync.TriggerUser, "alice")
-		if err != nil || !started || other.ID == running.ID {
-			t.Errorf("Start of another scope = run %d, started %v, %v; want a new run", other.ID, started, err)
+		other, err := f.svc.Start(ctx, models.SyncKindDepartmentUsers, 4, models.SyncTriggerUser, "alice")
+		if err != nil || other.ID == running.ID {
+			t.Errorf("Start of another department = run %d, %v; want a new run", other.ID, err)
 		}
 
 		g.open()
@@ -401,9 +404,9 @@ func TestBusyScope(t *testing.T) {
 		if first.ID != running.ID || first.Status != models.SyncStatusSucceeded || first.UsersSeen != 251 {
 			t.Errorf("first run = %+v", first)
 		}
-		next, started, err := f.svc.Start(ctx, orgsync.KindDepartmentUsers, 5, orgsync.TriggerUser, "alice")
-		if err != nil || !started || next.ID == first.ID {
-			t.Errorf("Start after the first run ended = run %d, started %v, %v; want a new run", next.ID, started, err)
+		next, err := f.svc.Start(ctx, models.SyncKindDepartmentUsers, 5, models.SyncTriggerUser, "alice")
+		if err != nil || next.ID == first.ID {
+			t.Errorf("Start after the first run ended = run %d, %v; want a new run", next.ID, err)
 		}
 		for _, id := range []uint{other.ID, next.ID} {
 			var r models.SyncRun
@@ -418,24 +421,60 @@ func TestBusyScope(t *testing.T) {
 	})
 }
 
+// A sync inside, or around, the departments of a running sync is refused with the
+// running one: together they would make every call twice and provoke 90018.
+func TestOverlappingSyncIsRefused(t *testing.T) {
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		f := newFixture(t, db, setup{})
+		buildOrg(f.srv)
+		f.run(t, models.SyncKindFull, 1) // the tree is stored: 5 is below 2
+		g := newGate("/v2/user/list")
+		f2 := newFixture(t, db, setup{transport: g})
+		buildOrg(f2.srv)
+		ctx := context.Background()
+
+		full, err := f2.svc.Start(ctx, models.SyncKindFull, 1, models.SyncTriggerUser, "admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-g.arrived
+		f.srv.ResetCounters()
+		for _, s := range []struct {
+			kind models.SyncKind
+			dept int64
+		}{{models.SyncKindDepartmentUsers, 5}, {models.SyncKindAllSubDepartments, 2}, {models.SyncKindFull, 1}} {
+			var busy *orgsync.BusyError
+			got, err := f.svc.Start(ctx, s.kind, s.dept, models.SyncTriggerUser, "alice")
+			if !errors.As(err, &busy) || busy.Run.ID != full.ID || got.ID != full.ID {
+				t.Errorf("Start(%s, %d) beside a full sync = run %d, %v; want refused with run %d", s.kind, s.dept, got.ID, err, full.ID)
+			}
+		}
+		if n := f.srv.TotalCalls(); n != 0 {
+			t.Errorf("the refused syncs made %d calls", n)
+		}
+		g.open()
+	})
+}
+
 func TestCloseCancelsBackgroundRuns(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		g := newGate("/v2/user/list")
 		f := newFixture(t, db, setup{transport: g})
 		buildOrg(f.srv)
 		ctx := context.Background()
-		run, started, err := f.svc.Start(ctx, orgsync.KindFull, 1, orgsync.TriggerUser, "admin")
-		if err != nil || !started {
-			t.Fatalf("Start = %v, %v", started, err)
+		run, err := f.svc.Start(ctx, models.SyncKindFull, 1, models.SyncTriggerUser, "admin")
+		if err != nil {
+			t.Fatalf("Start = %v", err)
 		}
 		<-g.arrived
 
 		f.svc.Close()
 		got, err := f.store.SyncRun(ctx, run.ID)
-		if err != nil || got.Status != models.SyncStatusFailed || !strings.Contains(got.Error, "context canceled") || got.ActiveScope != nil {
-			t.Errorf("run after Close = %+v, %v; want failed (canceled), scope freed", got, err)
+		if err != nil || got.Status != models.SyncStatusInterrupted || got.Error != models.SyncErrorShutdown ||
+			got.ActiveScope != nil || got.FinishedAt == nil {
+			t.Errorf("run after Close = %+v, %v; want interrupted (%q), scope freed", got, err, models.SyncErrorShutdown)
 		}
-		if _, _, err := f.svc.Start(ctx, orgsync.KindFull, 1, orgsync.TriggerUser, "admin"); !errors.Is(err, orgsync.ErrClosed) {
+		if _, err := f.svc.Start(ctx, models.SyncKindFull, 1, models.SyncTriggerUser, "admin"); !errors.Is(err, orgsync.ErrClosed) {
 			t.Errorf("Start after Close = %v, want ErrClosed", err)
 		}
 	})
@@ -448,7 +487,7 @@ func TestStaleRunIsTakenOver(t *testing.T) {
 		ctx := context.Background()
 		begin := func(heartbeat time.Time) models.SyncRun {
 			r, started, err := f.store.BeginSyncRun(ctx, models.SyncRun{
-				Kind: "full", DeptID: 1, Trigger: "schedule", StartedAt: heartbeat, HeartbeatAt: heartbeat,
+				Kind: models.SyncKindFull, DeptID: 1, Trigger: models.SyncTriggerSchedule, StartedAt: heartbeat, HeartbeatAt: heartbeat,
 			}, heartbeat.Add(-time.Hour))
 			if err != nil || !started {
 				t.Fatalf("BeginSyncRun = %v, %v", started, err)
@@ -458,18 +497,18 @@ func TestStaleRunIsTakenOver(t *testing.T) {
 
 		// A replica died 3 minutes ago in the middle of a full sync.
 		crashed := begin(f.clock.Now().Add(-3 * time.Minute))
-		run := f.run(t, orgsync.KindFull, 1)
+		run := f.run(t, models.SyncKindFull, 1)
 		if run.ID == crashed.ID {
 			t.Fatalf("the stale run was returned instead of taken over")
 		}
 		old, _ := f.store.SyncRun(ctx, crashed.ID)
-		if old.Status != models.SyncStatusFailed || !strings.Contains(old.Error, "interrupted") || old.ActiveScope != nil {
-			t.Errorf("crashed run = %+v; want failed, interrupted, scope freed", old)
+		if old.Status != models.SyncStatusInterrupted || old.Error != models.SyncErrorCrashed || old.ActiveScope != nil {
+			t.Errorf("crashed run = %+v; want interrupted, scope freed", old)
 		}
 
 		// One that heartbeat 30 s ago is alive.
 		alive := begin(f.clock.Now().Add(-30 * time.Second))
-		got, err := f.svc.Run(ctx, orgsync.KindFull, 1, orgsync.TriggerUser, "admin")
+		got, err := f.svc.Run(ctx, models.SyncKindFull, 1, models.SyncTriggerUser, "admin")
 		if !errors.Is(err, orgsync.ErrBusy) || got.ID != alive.ID {
 			t.Errorf("Run beside a live run = %d, %v; want %d, ErrBusy", got.ID, err, alive.ID)
 		}
@@ -484,7 +523,7 @@ func TestTakenOverRunStops(t *testing.T) {
 		f := newFixture(t, db, setup{transport: g, options: orgsync.Options{FlushEvery: 5 * time.Millisecond}})
 		buildOrg(f.srv)
 		ctx := context.Background()
-		run, _, err := f.svc.Start(ctx, orgsync.KindDepartmentUsers, 5, orgsync.TriggerUser, "admin")
+		run, err := f.svc.Start(ctx, models.SyncKindDepartmentUsers, 5, models.SyncTriggerUser, "admin")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -493,7 +532,7 @@ func TestTakenOverRunStops(t *testing.T) {
 		// Another replica whose clock says our heartbeat is stale takes the scope.
 		later := f.clock.Now().Add(time.Hour)
 		replacement, started, err := f.store.BeginSyncRun(ctx, models.SyncRun{
-			Kind: "department_users", DeptID: 5, Trigger: "schedule", StartedAt: later, HeartbeatAt: later,
+			Kind: models.SyncKindDepartmentUsers, DeptID: 5, Trigger: models.SyncTriggerSchedule, StartedAt: later, HeartbeatAt: later,
 		}, later.Add(-2*time.Minute))
 		if err != nil || !started {
 			t.Fatalf("takeover = %v, %v", started, err)
@@ -504,7 +543,7 @@ func TestTakenOverRunStops(t *testing.T) {
 		f.svc.Close()
 
 		old, _ := f.store.SyncRun(ctx, run.ID)
-		if old.Status != models.SyncStatusFailed || !strings.Contains(old.Error, "interrupted") {
+		if old.Status != models.SyncStatusInterrupted || old.Error != models.SyncErrorCrashed {
 			t.Errorf("taken-over run = %s %q; want its interrupted outcome kept", old.Status, old.Error)
 		}
 		if r, _ := f.store.SyncRun(ctx, replacement.ID); !r.Running() || r.ActiveScope == nil {
@@ -521,7 +560,7 @@ func TestScheduledFullSync(t *testing.T) {
 		if last, err := f.svc.LastScheduledFullSync(ctx); err != nil || !last.IsZero() {
 			t.Errorf("LastScheduledFullSync before any = %v, %v; want zero", last, err)
 		}
-		f.run(t, orgsync.KindFull, 1) // by a user: not a scheduled one
+		f.run(t, models.SyncKindFull, 1) // by a user: not a scheduled one
 		f.clock.Advance(time.Minute)
 		if err := f.svc.RunScheduledFullSync(ctx); err != nil {
 			t.Fatalf("RunScheduledFullSync: %v", err)
@@ -542,7 +581,7 @@ func TestScheduledFullSync(t *testing.T) {
 		if err := f.svc.RunScheduledFullSync(ctx); err == nil || !strings.Contains(err.Error(), "errcode 60011") {
 			t.Errorf("RunScheduledFullSync with a permission error = %v, want it reported", err)
 		}
-		if _, _, err := f.store.BeginSyncRun(ctx, models.SyncRun{Kind: "full", DeptID: 1, Trigger: "user",
+		if _, _, err := f.store.BeginSyncRun(ctx, models.SyncRun{Kind: models.SyncKindFull, DeptID: 1, Trigger: models.SyncTriggerUser,
 			StartedAt: f.clock.Now(), HeartbeatAt: f.clock.Now()}, t0); err != nil {
 			t.Fatal(err)
 		}

@@ -232,13 +232,20 @@ func (s *Service) TestConnection(ctx context.Context, f Form) (TestResult, error
 	}
 }
 
-// Client returns a DingTalk client for the stored settings. The client is
-// kept while the settings stay the same so its token and rate limiter are
+// ErrNotConfigured is returned by Client while no appKey and appSecret are saved: a
+// client without them would only be refused by DingTalk's public host.
+var ErrNotConfigured = errors.New("DingTalk is not configured: save the appKey and appSecret on the Settings screen")
+
+// Client returns a DingTalk client for the stored settings, or ErrNotConfigured. The
+// client is kept while the settings stay the same so its token and rate limiter are
 // shared by every caller.
 func (s *Service) Client(ctx context.Context) (*dingtalk.Client, error) {
 	set, err := s.store.LoadSettings(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load settings: %w", err)
+	}
+	if strings.TrimSpace(set.AppKey) == "" || set.AppSecret == "" {
+		return nil, ErrNotConfigured
 	}
 	cfg := ClientConfig(set)
 	if s.options != nil {

@@ -95,6 +95,10 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 
 	settingsService := settings.New(store, clientOptions, logger)
 	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger})
+	// Syncs this server was running when it was killed would otherwise show as running.
+	if err := orgSync.Recover(ctx); err != nil {
+		return nil, err
+	}
 	scheduler, err := jobs.New(store, settingsService, orgSync, jobs.Options{Logger: logger, Sessions: store})
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)

@@ -94,9 +94,16 @@ func TestSecondClickShowsTheRunningSync(t *testing.T) {
 	if !strings.Contains(secondBody, "already running") || strings.Count(secondBody, `id="sync-run-`) != 1 {
 		t.Fatalf("second click should show the running sync once with a note: %.500s", secondBody)
 	}
+	// A full sync covers the root's sub-departments too: it is refused while that runs.
+	full, fullBody := post(t, admin, app.URL, "/admin/dingtalk/departments/1/sync", url.Values{"kind": {"full"}, "_csrf": {token}})
+	fullID := runID.FindStringSubmatch(fullBody)
+	if full.StatusCode != http.StatusOK || fullID == nil || fullID[1] != firstID[1] ||
+		!strings.Contains(fullBody, "A sync covering these departments is already running") {
+		t.Fatalf("full sync beside it: status %d, run %v, want 200 and run %s with a note; body %.500s", full.StatusCode, fullID, firstID[1], fullBody)
+	}
 	close(release)
 
-	// The click that started a sync is on record; the busy one started none.
+	// The click that started a sync is on record; the busy ones started none.
 	entries, err := app.Store.RecentAudit(context.Background(), 10)
 	if err != nil {
 		t.Fatal(err)

@@ -106,6 +106,9 @@ func (s *Server) serveTopapi(path string, p params, token string, parseErr error
 	case parseErr != nil:
 		return nil, errorf(400002, "不合法的参数")
 	}
+	if e := s.deptFault(p); e != nil {
+		return nil, e
+	}
 	return handle(p)
 }
 
@@ -153,6 +156,27 @@ func (s *Server) gate(path string) *apiError {
 			}
 			return errorf(in.errcode, "%s", msg)
 		}
+	}
+	for _, f := range s.flaky {
+		matches := matchAPI(path, f.api) || (f.api == "" && path != "/gettoken")
+		if matches && f.rng.Float64() < f.share {
+			return errorf(-1, "%s", defaultMsg(-1))
+		}
+	}
+	return nil
+}
+
+// deptFault answers the errcode set by FailDepartment for a call naming that dept_id.
+func (s *Server) deptFault(p params) *apiError {
+	if len(s.deptFaults) == 0 {
+		return nil
+	}
+	id, e := p.integer("dept_id", false, 0)
+	if e != nil {
+		return nil // the handler reports the bad parameter itself
+	}
+	if code, ok := s.deptFaults[id]; ok {
+		return errorf(code, "%s", defaultMsg(code))
 	}
 	return nil
 }

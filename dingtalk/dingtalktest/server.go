@@ -7,6 +7,7 @@ package dingtalktest
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -73,7 +74,9 @@ type Server struct {
 	token      string
 	tokenUntil time.Time
 	injected   []injection
-	ban        string // body answered to every request while set
+	flaky      []flakiness
+	deptFaults map[int64]int // errcode answered to every call about a department
+	ban        string        // body answered to every request while set
 	calls      map[string]int
 	total      int
 	issued     int
@@ -86,6 +89,13 @@ type injection struct {
 	api     string
 	errcode int
 	left    int
+}
+
+// flakiness fails a share of an API's calls, drawn from a seeded generator.
+type flakiness struct {
+	api   string
+	share float64
+	rng   *rand.Rand
 }
 
 // New starts a Server. The caller must Close it.
@@ -109,12 +119,13 @@ func New(opts Options) *Server {
 		opts.CompanyName = DefaultCompanyName
 	}
 	s := &Server{
-		opts:     opts,
-		depts:    map[int64]Department{dingtalk.RootDepartmentID: {ID: dingtalk.RootDepartmentID, Name: opts.CompanyName}},
-		users:    map[string]User{},
-		calls:    map[string]int{},
-		recent:   map[string][]time.Time{},
-		nextTask: 256271667526, // real task ids are this large; int32 bugs show up at once
+		opts:       opts,
+		depts:      map[int64]Department{dingtalk.RootDepartmentID: {ID: dingtalk.RootDepartmentID, Name: opts.CompanyName}},
+		users:      map[string]User{},
+		calls:      map[string]int{},
+		recent:     map[string][]time.Time{},
+		deptFaults: map[int64]int{},
+		nextTask:   256271667526, // real task ids are this large; int32 bugs show up at once
 	}
 	s.srv = httptest.NewServer(s)
 	return s
@@ -233,6 +244,31 @@ func (s *Server) InjectError(api string, errcode int, times int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.injected = append(s.injected, injection{api: api, errcode: errcode, left: times})
+}
+
+// FailTransiently makes a share (0 to 1) of the calls of api answer -1 (系统繁忙, DingTalk
+// busy), the way DingTalk fails now and then under load. Which calls fail is drawn from
+// a generator seeded with seed, so a run of calls in the same order fails the same way.
+// api is matched as for InjectError; "" means every API but gettoken.
+func (s *Server) FailTransiently(api string, share float64, seed uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flaky = append(s.flaky, flakiness{api: api, share: share, rng: rand.New(rand.NewPCG(seed, seed))})
+}
+
+// FailDepartment makes every call about department id (listsub, department.get,
+// user/listid and user/list with that dept_id) answer errcode, until HealDepartment.
+func (s *Server) FailDepartment(id int64, errcode int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deptFaults[id] = errcode
+}
+
+// HealDepartment ends a FailDepartment.
+func (s *Server) HealDepartment(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.deptFaults, id)
 }
 
 // BanIP makes every request answer like DingTalk's egress-IP ban: the "punish" JSON
