@@ -37,6 +37,11 @@ type Directory interface {
 	RunningSyncRuns(ctx context.Context) ([]models.SyncRun, error)
 }
 
+// AuditLog reads the audit log.
+type AuditLog interface {
+	AuditPage(ctx context.Context, q models.AuditQuery) (models.AuditPage, error)
+}
+
 // OrgSync starts the department and user syncs.
 type OrgSync interface {
 	Start(ctx context.Context, kind orgsync.Kind, deptID int64, trigger orgsync.Trigger, actor string) (models.SyncRun, bool, error)
@@ -48,6 +53,7 @@ type Deps struct {
 	DB        Pinger
 	Directory Directory
 	OrgSync   OrgSync
+	Audit     AuditLog
 	Auth      *auth.Service
 	Settings  *settings.Service
 	Sessions  *scs.SessionManager

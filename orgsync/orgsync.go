@@ -206,7 +206,7 @@ func (s *Service) begin(ctx context.Context, kind Kind, deptID int64, trigger Tr
 		if trigger == TriggerUser {
 			// Who pressed which button stays on record after sync_runs is pruned.
 			details := fmt.Sprintf("%s of department %d (run %d)", kind, deptID, run.ID)
-			if err := s.store.Audit(ctx, actor, models.ActionSyncStart, details); err != nil {
+			if err := s.store.Audit(ctx, models.AuditEntry{Actor: actor, Action: models.ActionSyncStart, Details: details}); err != nil {
 				s.log.WarnContext(ctx, "org sync: audit", append(runAttrs(run), slog.Any("error", err))...)
 			}
 		}

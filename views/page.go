@@ -24,13 +24,24 @@ type NavItem struct {
 	Label string // message id
 }
 
-// dingTalkNav lists the administration screens of the DingTalk group, in
-// sidebar order. Only screens that exist are listed.
-func dingTalkNav() []NavItem {
-	return []NavItem{
-		{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings"},
-		{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments"},
-		{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members"},
+// NavGroup is one headed group of the administration sidebar.
+type NavGroup struct {
+	Heading string // message id
+	Items   []NavItem
+}
+
+// adminNav lists the groups of administration screens, in sidebar order.
+// Only screens that exist are listed.
+func adminNav() []NavGroup {
+	return []NavGroup{
+		{Heading: "nav.dingtalk", Items: []NavItem{
+			{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings"},
+			{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments"},
+			{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members"},
+		}},
+		{Heading: "nav.system", Items: []NavItem{
+			{Key: "audit", Href: "/admin/audit", Label: "nav.audit"},
+		}},
 	}
 }
 
