@@ -40,6 +40,10 @@ type App struct {
 // newApp opens the database and builds the services and routes. Anything it
 // must tell the operator once (a generated admin password) goes to notice.
 func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writer) (*App, error) {
+	ipExtractor, err := clientIPExtractor(cfg)
+	if err != nil {
+		return nil, err
+	}
 	key, created, err := secretbox.LoadKey(cfg.SecretKey, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("load secret key: %w", err)
@@ -80,10 +84,6 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		c.Logger = logger
 	}
 
-	ipExtractor, err := clientIPExtractor(cfg)
-	if err != nil {
-		return nil, err
-	}
 	throttle := auth.NewThrottle(5, 30*time.Second, auth.DefaultThrottleKeys, clockwork.NewRealClock())
 	authService, err := auth.NewService(store, throttle, logger)
 	if err != nil {
