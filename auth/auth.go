@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -24,6 +26,23 @@ const AdminUsername = "admin"
 // the two are not told apart so usernames cannot be probed.
 var ErrInvalidCredentials = errors.New("invalid username or password")
 
+// Usernames that are refused before anything is looked up or throttled: the
+// users table could not hold them, so no account has them.
+var (
+	// ErrUsernameTooLong is a username longer than models.UsernameMax characters.
+	ErrUsernameTooLong = errors.New("username too long")
+	// ErrUsernameNotUTF8 is a username that is not valid UTF-8 text.
+	ErrUsernameNotUTF8 = errors.New("username is not valid UTF-8")
+)
+
+// MethodPassword is the sign-in method of a local username and password, as the
+// audit log names it.
+const MethodPassword = "password"
+
+// auditUsernameMax is how much of a username attempted at sign-in the audit
+// log keeps; enough to recognise it, not enough to flood the log.
+const auditUsernameMax = 64
+
 // ThrottledError says sign-in is refused until RetryAfter has passed.
 type ThrottledError struct{ RetryAfter time.Duration }
 
@@ -36,6 +55,7 @@ type UserStore interface {
 	UserByUsername(ctx context.Context, username string) (models.User, error)
 	CreateUser(ctx context.Context, u *models.User) error
 	SetPasswordHash(ctx context.Context, id uint, hash string) error
+	Audit(ctx context.Context, e models.AuditEntry) error
 }
 
 // Service signs local users in.
@@ -46,6 +66,9 @@ type Service struct {
 	// dummyHash is compared against when the user does not exist, so an
 	// unknown username costs as much time as a wrong password.
 	dummyHash []byte
+	// compare checks a password against a hash: bcrypt, swapped in tests to
+	// count the guesses that reach it.
+	compare func(hash, password []byte) error
 }
 
 // NewService builds the sign-in service.
@@ -54,7 +77,7 @@ func NewService(users UserStore, throttle *Throttle, logger *slog.Logger) (*Serv
 	if err != nil {
 		return nil, fmt.Errorf("prepare dummy hash: %w", err)
 	}
-	return &Service{users: users, throttle: throttle, logger: logger, dummyHash: dummy}, nil
+	return &Service{users: users, throttle: throttle, logger: logger, dummyHash: dummy, compare: bcrypt.CompareHashAndPassword}, nil
 }
 
 // HashPassword returns a bcrypt hash of password.
@@ -66,36 +89,83 @@ func HashPassword(password string) (string, error) {
 	return string(h), nil
 }
 
+// CheckUsername refuses a username no account can have: longer than the
+// users column or not valid UTF-8.
+func CheckUsername(username string) error {
+	switch {
+	case !utf8.ValidString(username):
+		return ErrUsernameNotUTF8
+	case utf8.RuneCountInString(username) > models.UsernameMax:
+		return ErrUsernameTooLong
+	}
+	return nil
+}
+
+// signInKeys are the throttle keys of one attempt: per username and address,
+// and per address. Usernames are compared case-insensitively (as the users
+// table does), so "Admin" and "admin " share a bucket.
+func signInKeys(username, clientIP string) []string {
+	user := strings.ToLower(strings.TrimSpace(username))
+	return []string{"user:" + user + "|ip:" + clientIP, "ip:" + clientIP}
+}
+
 // Authenticate returns the enabled local user with this username and
-// password. Failures are throttled per username and address, so an attacker
+// password. Attempts are throttled per username and address, so an attacker
 // cannot lock the real user out from elsewhere, and per address, so one
-// address cannot spray guesses across many usernames.
+// address cannot spray guesses across many usernames. Sign-ins and failed
+// sign-ins are written to the audit log.
 func (s *Service) Authenticate(ctx context.Context, username, password, clientIP string) (models.User, error) {
-	keys := []string{"user:" + username + "|ip:" + clientIP, "ip:" + clientIP}
-	if wait := s.throttle.Wait(keys...); wait > 0 {
+	if err := CheckUsername(username); err != nil {
+		return models.User{}, err
+	}
+	keys := signInKeys(username, clientIP)
+	if wait := s.throttle.Take(keys...); wait > 0 {
 		return models.User{}, &ThrottledError{RetryAfter: wait}
 	}
+	u, err := s.checkPassword(ctx, username, password)
+	switch {
+	case errors.Is(err, ErrInvalidCredentials):
+		s.logger.WarnContext(ctx, "failed sign-in", slog.String("username", models.TruncateRunes(username, auditUsernameMax)), slog.String("ip", clientIP))
+		s.audit(ctx, models.AuditEntry{Actor: models.TruncateRunes(username, auditUsernameMax), Action: models.ActionSignInFailed, Address: clientIP, Details: "method: " + MethodPassword})
+		return models.User{}, err
+	case err != nil:
+		// Nothing was checked, so the attempt does not count.
+		s.throttle.Refund(keys...)
+		return models.User{}, err
+	}
+	s.throttle.Reset(keys[0])
+	s.throttle.Refund(keys[1:]...)
+	s.audit(ctx, models.AuditEntry{Actor: u.Username, Action: models.ActionSignIn, Address: clientIP, Details: "method: " + MethodPassword})
+	return u, nil
+}
+
+// checkPassword returns the enabled user whose password this is, or
+// ErrInvalidCredentials. Every refusal costs one bcrypt compare.
+func (s *Service) checkPassword(ctx context.Context, username, password string) (models.User, error) {
 	u, err := s.users.UserByUsername(ctx, username)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
-		s.throttle.Fail(keys...)
+		_ = s.compare(s.dummyHash, []byte(password))
 		return models.User{}, ErrInvalidCredentials
 	case err != nil:
 		return models.User{}, fmt.Errorf("look up user %q: %w", username, err)
 	}
 	if u.PasswordHash == "" || !u.Enabled {
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
-		s.throttle.Fail(keys...)
+		_ = s.compare(s.dummyHash, []byte(password))
 		return models.User{}, ErrInvalidCredentials
 	}
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
-		s.throttle.Fail(keys...)
-		s.logger.WarnContext(ctx, "failed sign-in", slog.String("username", username), slog.String("ip", clientIP))
+	if s.compare([]byte(u.PasswordHash), []byte(password)) != nil {
 		return models.User{}, ErrInvalidCredentials
 	}
-	s.throttle.Reset(keys[0])
 	return u, nil
+}
+
+// audit records e; a sign-in is not refused because the audit log could not
+// be written, but the failure is logged.
+func (s *Service) audit(ctx context.Context, e models.AuditEntry) {
+	if err := s.users.Audit(ctx, e); err != nil {
+		s.logger.ErrorContext(ctx, "sign-in: write audit entry", slog.String("action", string(e.Action)), slog.Any("error", err))
+	}
 }
 
 // EnsureAdmin makes sure the local admin account exists. With a configured

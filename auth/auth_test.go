@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -10,13 +11,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/dingfluence/dingfluence/models"
 )
 
 // memUsers is an in-memory UserStore.
 type memUsers struct {
-	mu    sync.Mutex
-	users map[string]models.User
+	mu      sync.Mutex
+	users   map[string]models.User
+	audited []models.AuditEntry
+}
+
+func (m *memUsers) Audit(_ context.Context, e models.AuditEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.audited = append(m.audited, e)
+	return nil
 }
 
 func (m *memUsers) UserByUsername(_ context.Context, username string) (models.User, error) {
@@ -53,8 +65,8 @@ func (m *memUsers) SetPasswordHash(_ context.Context, id uint, hash string) erro
 func newTestService(t *testing.T) (*Service, *memUsers) {
 	t.Helper()
 	users := &memUsers{users: map[string]models.User{}}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	svc, err := NewService(users, NewThrottle(5, 30*time.Second, func() time.Time { return now }), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	svc, err := NewService(users, NewThrottle(5, 30*time.Second, 0, clock), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,5 +155,130 @@ func TestAuthenticateThrottlesAnAddressAcrossUsernames(t *testing.T) {
 	}
 	if _, err := svc.Authenticate(ctx, "someone-else", "guess", "198.51.100.8"); errors.As(err, &throttled) {
 		t.Fatal("another address is throttled too")
+	}
+}
+
+// Guesses sent in parallel are counted before their passwords are checked:
+// with a burst of 5, twenty at once let at most five reach bcrypt.
+func TestParallelGuessesAreThrottledBeforeTheCompare(t *testing.T) {
+	ctx := context.Background()
+	svc, users := newTestService(t)
+	hash, err := HashPassword("right-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.users["alice"] = models.User{ID: 10, Username: "alice", PasswordHash: hash, Enabled: true}
+
+	// Each guess that reaches the compare says so and waits there, so every
+	// guess is in flight together and none has failed yet.
+	reached := make(chan struct{})
+	release := make(chan struct{})
+	svc.compare = func(h, p []byte) error {
+		reached <- struct{}{}
+		<-release
+		return bcrypt.CompareHashAndPassword(h, p)
+	}
+	const guesses = 20
+	results := make(chan error, guesses)
+	for i := range guesses {
+		go func() {
+			_, err := svc.Authenticate(ctx, "alice", fmt.Sprintf("guess-%d", i), "198.51.100.20")
+			results <- err
+		}()
+	}
+	var atCompare, refused int
+	var errs []error
+	for atCompare+len(errs) < guesses {
+		select {
+		case <-reached:
+			atCompare++
+		case err := <-results:
+			errs = append(errs, err)
+		}
+	}
+	close(release)
+	for len(errs) < guesses {
+		errs = append(errs, <-results)
+	}
+	var throttled *ThrottledError
+	for _, err := range errs {
+		if errors.As(err, &throttled) {
+			refused++
+		}
+	}
+	if atCompare > 5 || refused != guesses-atCompare {
+		t.Fatalf("%d guesses reached the password check and %d were throttled; want at most 5 checked, the rest throttled", atCompare, refused)
+	}
+}
+
+// "Admin", "admin" and " ADMIN " are one account to the users table, so they
+// are one throttle bucket too.
+func TestUsernameCaseVariantsShareABucket(t *testing.T) {
+	want := signInKeys("admin", "198.51.100.1")
+	for _, variant := range []string{"Admin", "ADMIN", " admin ", "aDmIn\t"} {
+		if got := signInKeys(variant, "198.51.100.1"); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("keys of %q = %q, want %q", variant, got, want)
+		}
+	}
+	if fmt.Sprint(signInKeys("admin", "198.51.100.2")) == fmt.Sprint(want) {
+		t.Error("another address shares the bucket")
+	}
+}
+
+// A username no account can have is refused before the throttle and the
+// password check: it is never stored, and costs no bcrypt.
+func TestUnusableUsernamesAreRefusedFirst(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := newTestService(t)
+	var compares int
+	svc.compare = func(h, p []byte) error { compares++; return bcrypt.ErrMismatchedHashAndPassword }
+	tests := []struct {
+		name     string
+		username string
+		want     error
+	}{
+		{"900 KB", strings.Repeat("a", 900<<10), ErrUsernameTooLong},
+		{"256 characters", strings.Repeat("张", 256), ErrUsernameTooLong},
+		{"invalid UTF-8", "adm\xffin", ErrUsernameNotUTF8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := svc.Authenticate(ctx, tt.username, "guess", "203.0.113.3"); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	if compares != 0 || svc.throttle.Len() != 0 {
+		t.Fatalf("%d bcrypt compares and %d throttle keys, want none", compares, svc.throttle.Len())
+	}
+	// 255 characters is a username like any other.
+	if _, err := svc.Authenticate(ctx, strings.Repeat("张", 255), "guess", "203.0.113.3"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("255 characters: %v, want invalid credentials", err)
+	}
+}
+
+// Sign-ins and failed sign-ins reach the audit log with the address and the
+// method; a long attempted username is cut short there.
+func TestAuthenticateAudits(t *testing.T) {
+	ctx := context.Background()
+	svc, users := newTestService(t)
+	hash, err := HashPassword("right-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users.users["alice"] = models.User{ID: 10, Username: "alice", PasswordHash: hash, Enabled: true}
+	long := strings.Repeat("m", 200)
+	if _, err := svc.Authenticate(ctx, long, "guess", "203.0.113.4"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, "alice", "right-password", "203.0.113.5"); err != nil {
+		t.Fatal(err)
+	}
+	want := []models.AuditEntry{
+		{Actor: strings.Repeat("m", auditUsernameMax-1) + "…", Action: models.ActionSignInFailed, Address: "203.0.113.4", Details: "method: password"},
+		{Actor: "alice", Action: models.ActionSignIn, Address: "203.0.113.5", Details: "method: password"},
+	}
+	if fmt.Sprint(users.audited) != fmt.Sprint(want) {
+		t.Fatalf("audited %+v\nwant %+v", users.audited, want)
 	}
 }

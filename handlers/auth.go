@@ -30,6 +30,10 @@ func (h *Handlers) login(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(throttled.RetryAfter.Seconds()))))
 		msg := t(c, "login.throttled", map[string]any{"Seconds": int(math.Ceil(throttled.RetryAfter.Seconds()))})
 		return render(c, http.StatusTooManyRequests, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: msg}))
+	case errors.Is(err, auth.ErrUsernameTooLong):
+		return render(c, http.StatusUnprocessableEntity, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: t(c, "login.error.usernameTooLong")}))
+	case errors.Is(err, auth.ErrUsernameNotUTF8):
+		return render(c, http.StatusUnprocessableEntity, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: t(c, "login.error.usernameNotUTF8")}))
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return render(c, http.StatusUnauthorized, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: t(c, "login.invalid")}))
 	case err != nil:

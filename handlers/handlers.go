@@ -44,12 +44,18 @@ type OrgSync interface {
 	RunningSyncRuns(ctx context.Context) ([]models.SyncRun, error)
 }
 
+// AuditLog reads the audit log.
+type AuditLog interface {
+	AuditPage(ctx context.Context, q models.AuditQuery) (models.AuditPage, error)
+}
+
 // Deps are the services the handlers call.
 type Deps struct {
 	Users     UserStore
 	DB        Pinger
 	Directory Directory
 	OrgSync   OrgSync
+	Audit     AuditLog
 	Auth      *auth.Service
 	Settings  *settings.Service
 	Sessions  *scs.SessionManager

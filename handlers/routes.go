@@ -50,6 +50,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.GET("/dingtalk/syncs", h.recentSyncs)
 	admin.GET("/dingtalk/syncs/:id", h.syncRun)
 	admin.GET("/dingtalk/members", h.members)
+	admin.GET("/audit", h.auditLog)
 }
 
 // staticHandler serves the embedded assets with a long cache lifetime; the

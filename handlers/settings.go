@@ -53,7 +53,7 @@ func (h *Handlers) testConnection(c echo.Context) error {
 	if err := c.Bind(&f); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "error.badForm").SetInternal(err)
 	}
-	res, err := h.Settings.TestConnection(c.Request().Context(), f)
+	res, err := h.Settings.TestConnection(c.Request().Context(), f, currentUser(c).Username)
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,19 @@ import (
 // settingsID is the primary key of the single settings row.
 const settingsID = 1
 
-// ActionSettingsUpdate is the audit action SaveSettings records.
-const ActionSettingsUpdate = "settings.update"
+// Sizes of the settings columns (migrations 0001 and 0004), in characters, so a form can
+// refuse a value the database would not take instead of failing the save on MySQL.
+const (
+	SettingsAppKeyMax = 255
+	SettingsURLMax    = 500
+	// SettingsSealedSecretMax is app_secret_sealed's size: the base64 of a 12-byte nonce,
+	// the secret and a 16-byte tag.
+	SettingsSealedSecretMax = 1000
+)
 
-// ActionSyncStart is the audit action of an org sync started by a person.
-const ActionSyncStart = "sync.start"
+// SettingsAppSecretMaxBytes is the longest secret whose sealed form fits
+// app_secret_sealed: base64 turns every 3 bytes into 4 characters.
+const SettingsAppSecretMaxBytes = SettingsSealedSecretMax/4*3 - 12 - 16
 
 // Settings is the single configuration row (id 1).
 type Settings struct {
@@ -122,7 +130,7 @@ func (s *Store) SaveSettings(ctx context.Context, set Settings, actor string) er
 		if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&set).Error; err != nil {
 			return dbError("save settings", err)
 		}
-		return audit(tx, actor, ActionSettingsUpdate, settingsChanges(old, set, secretChanged))
+		return audit(tx, AuditEntry{Actor: actor, Action: ActionSettingsUpdate, Details: settingsChanges(old, set, secretChanged)})
 	})
 }
 

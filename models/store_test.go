@@ -30,7 +30,7 @@ func TestInTx(t *testing.T) {
 		if _, _, err := tx.BeginSyncRun(ctx, newRun(models.SyncKindDepartmentUsers, dept, t0), t0); err != nil {
 			return err
 		}
-		return tx.Audit(ctx, "admin", models.ActionSyncStart, "department users")
+		return tx.Audit(ctx, models.AuditEntry{Actor: "admin", Action: models.ActionSyncStart, Details: "department users"})
 	}
 	tests := []struct {
 		name                string

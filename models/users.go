@@ -40,6 +40,9 @@ type User struct {
 // TableName implements gorm's tabler.
 func (User) TableName() string { return "users" }
 
+// UsernameMax is the size of users.username in characters (migration 0001).
+const UsernameMax = 255
+
 // UserByUsername returns the user with username (case-insensitive), or ErrNotFound.
 func (s *Store) UserByUsername(ctx context.Context, username string) (User, error) {
 	var u User

@@ -277,7 +277,7 @@ func (s *Service) begin(ctx context.Context, kind models.SyncKind, deptID int64,
 		}
 		// Who pressed which button stays on record after sync_runs is pruned.
 		details := fmt.Sprintf("%s of department %d (run %d)", kind, deptID, run.ID)
-		return tx.Audit(ctx, actor, models.ActionSyncStart, details)
+		return tx.Audit(ctx, models.AuditEntry{Actor: actor, Action: models.ActionSyncStart, Details: details})
 	})
 	if err != nil {
 		return models.SyncRun{}, nil, fmt.Errorf("orgsync: begin %s of department %d: %w", kind, deptID, err)

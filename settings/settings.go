@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/dingfluence/dingfluence/dingtalk"
 	"github.com/dingfluence/dingfluence/models"
@@ -72,6 +73,7 @@ type FieldErrors map[string]string
 type Store interface {
 	LoadSettings(ctx context.Context) (models.Settings, error)
 	SaveSettings(ctx context.Context, set models.Settings, actor string) error
+	Audit(ctx context.Context, e models.AuditEntry) error
 }
 
 // ClientOptions are the parts of a DingTalk client that do not come from the
@@ -99,8 +101,24 @@ func (s *Service) Load(ctx context.Context) (models.Settings, error) {
 	return s.store.LoadSettings(ctx)
 }
 
+// checkText reports what is wrong with a text field's value: not valid UTF-8,
+// or longer than its column (max characters, or maxBytes bytes when that is
+// set). "" means nothing.
+func checkText(v string, max, maxBytes int, tooLong string) string {
+	switch {
+	case !utf8.ValidString(v):
+		return "settings.error.notUTF8"
+	case max > 0 && utf8.RuneCountInString(v) > max:
+		return tooLong
+	case maxBytes > 0 && len(v) > maxBytes:
+		return tooLong
+	}
+	return ""
+}
+
 // Validate checks f and returns the settings it describes. An empty
-// appSecret keeps the stored one.
+// appSecret keeps the stored one. Every text field must be valid UTF-8 and fit
+// its database column, which MySQL would otherwise refuse at save time.
 func Validate(f Form) (models.Settings, FieldErrors) {
 	errs := FieldErrors{}
 	var set models.Settings
@@ -113,10 +131,15 @@ func Validate(f Form) (models.Settings, FieldErrors) {
 		set.AgentID = id
 	}
 	set.AppKey = strings.TrimSpace(f.AppKey)
-	if set.AppKey == "" {
+	if msg := checkText(set.AppKey, models.SettingsAppKeyMax, 0, "settings.error.appKeyTooLong"); msg != "" {
+		errs["appKey"] = msg
+	} else if set.AppKey == "" {
 		errs["appKey"] = "settings.error.appKeyRequired"
 	}
 	set.AppSecret = f.AppSecret
+	if msg := checkText(set.AppSecret, 0, models.SettingsAppSecretMaxBytes, "settings.error.appSecretTooLong"); msg != "" {
+		errs["appSecret"] = msg
+	}
 
 	urls := []struct {
 		field string
@@ -134,7 +157,9 @@ func Validate(f Form) (models.Settings, FieldErrors) {
 	}
 	for _, u := range urls {
 		v := strings.TrimSpace(u.value)
-		if !isAbsoluteHTTPURL(v) {
+		if msg := checkText(v, models.SettingsURLMax, 0, "settings.error.urlTooLong"); msg != "" {
+			errs[u.field] = msg
+		} else if !isAbsoluteHTTPURL(v) {
 			errs[u.field] = "settings.error.urlAbsolute"
 		}
 		*u.dest = v
@@ -187,15 +212,57 @@ type TestResult struct {
 	// Problem is the message id of what stopped the test before DingTalk was
 	// asked (a bad token URL, no usable secret).
 	Problem string
-	// Errcode and Errmsg are DingTalk's answer, or -1 and the error text when
-	// DingTalk could not be reached.
+	// Field names the form field Problem is about, "" when none.
+	Field string
+	// Unreachable: DingTalk could not be reached or gave no usable answer;
+	// Errmsg says why.
+	Unreachable bool
+	// Errcode and Errmsg are DingTalk's answer when it refused the request.
 	Errcode int
 	Errmsg  string
 }
 
-// TestConnection fetches a token with the form's credentials and token URL
-// (the stored secret when the form leaves it empty), without saving.
-func (s *Service) TestConnection(ctx context.Context, f Form) (TestResult, error) {
+// details is how the audit log records the outcome; never the secret.
+func (r TestResult) details(tokenURL string) string {
+	host := ""
+	if u, err := url.Parse(tokenURL); err == nil {
+		host = " (" + u.Host + ")"
+	}
+	switch {
+	case r.OK:
+		return "succeeded" + host
+	case r.Problem != "":
+		return "not run: " + r.Problem + host
+	case r.Unreachable:
+		return "failed: DingTalk unreachable" + host
+	default:
+		return fmt.Sprintf("failed: errcode %d%s", r.Errcode, host)
+	}
+}
+
+// TestConnection fetches a token with the form's credentials and token URL,
+// without saving, on behalf of actor, and writes the outcome to the audit log.
+// When the form leaves appSecret empty the stored secret is used, but only for
+// a token URL on the saved token URL's scheme, host and port: the secret is
+// never sent to a host it was not saved for.
+func (s *Service) TestConnection(ctx context.Context, f Form, actor string) (TestResult, error) {
+	tokenURL := strings.TrimSpace(f.TokenURL)
+	res, err := s.testConnection(ctx, f, tokenURL)
+	if err != nil {
+		return res, err
+	}
+	entry := models.AuditEntry{Actor: actor, Action: models.ActionSettingsTest, Details: res.details(tokenURL)}
+	if err := s.store.Audit(ctx, entry); err != nil {
+		// The test has happened; its answer is still worth showing.
+		s.logger.ErrorContext(ctx, "test connection: write audit entry", slog.Any("error", err))
+	}
+	return res, nil
+}
+
+func (s *Service) testConnection(ctx context.Context, f Form, tokenURL string) (TestResult, error) {
+	if !isAbsoluteHTTPURL(tokenURL) {
+		return TestResult{Problem: "settings.testBadTokenURL"}, nil
+	}
 	secret := f.AppSecret
 	if secret == "" {
 		stored, err := s.store.LoadSettings(ctx)
@@ -206,12 +273,10 @@ func (s *Service) TestConnection(ctx context.Context, f Form) (TestResult, error
 			return TestResult{}, fmt.Errorf("load stored secret: %w", err)
 		case stored.AppSecret == "":
 			return TestResult{Problem: "settings.testNoSecret"}, nil
+		case !sameOrigin(tokenURL, stored.TokenURL):
+			return TestResult{Problem: "settings.testSecretOtherHost", Field: "appSecret"}, nil
 		}
 		secret = stored.AppSecret
-	}
-	tokenURL := strings.TrimSpace(f.TokenURL)
-	if !isAbsoluteHTTPURL(tokenURL) {
-		return TestResult{Problem: "settings.testBadTokenURL"}, nil
 	}
 	cfg := dingtalk.Config{AppKey: strings.TrimSpace(f.AppKey), AppSecret: secret, Endpoints: dingtalk.DefaultEndpoints()}
 	cfg.Endpoints.Token = tokenURL
@@ -228,8 +293,36 @@ func (s *Service) TestConnection(ctx context.Context, f Form) (TestResult, error
 	case errors.As(err, &dtErr):
 		return TestResult{Errcode: dtErr.Code, Errmsg: dtErr.Errmsg}, nil
 	default:
-		return TestResult{Errcode: -1, Errmsg: err.Error()}, nil
+		// No errcode from DingTalk: refused connection, DNS, timeout, a proxy's
+		// error page. Calling it errcode -1 would read as DingTalk's "system busy".
+		return TestResult{Unreachable: true, Errmsg: err.Error()}, nil
 	}
+}
+
+// sameOrigin reports whether two absolute URLs have the same scheme, host and
+// port (an omitted port being the scheme's default).
+func sameOrigin(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) &&
+		strings.EqualFold(ua.Hostname(), ub.Hostname()) &&
+		effectivePort(ua) == effectivePort(ub)
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }
 
 // ErrNotConfigured is returned by Client while no appKey and appSecret are saved: a

@@ -2,6 +2,13 @@
 // they are given; they never load data.
 package views
 
+import (
+	"context"
+	"strings"
+
+	"github.com/dingfluence/dingfluence/locale"
+)
+
 // Viewer is the signed-in person as the chrome shows them.
 type Viewer struct {
 	Username    string
@@ -24,13 +31,24 @@ type NavItem struct {
 	Label string // message id
 }
 
-// dingTalkNav lists the administration screens of the DingTalk group, in
-// sidebar order. Only screens that exist are listed.
-func dingTalkNav() []NavItem {
-	return []NavItem{
-		{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings"},
-		{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments"},
-		{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members"},
+// NavGroup is one headed group of the administration sidebar.
+type NavGroup struct {
+	Heading string // message id
+	Items   []NavItem
+}
+
+// adminNav lists the groups of administration screens, in sidebar order.
+// Only screens that exist are listed.
+func adminNav() []NavGroup {
+	return []NavGroup{
+		{Heading: "nav.dingtalk", Items: []NavItem{
+			{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings"},
+			{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments"},
+			{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members"},
+		}},
+		{Heading: "nav.system", Items: []NavItem{
+			{Key: "audit", Href: "/admin/audit", Label: "nav.audit"},
+		}},
 	}
 }
 
@@ -40,4 +58,22 @@ func (v *Viewer) name() string {
 		return v.DisplayName
 	}
 	return v.Username
+}
+
+// isolationMarker stands in for a value while its sentence is translated;
+// no translation or value contains it.
+const isolationMarker = "\x00"
+
+// splitAround translates id with the placeholder key left open and returns
+// the text before and after it, so a screen can put the value in an element
+// of its own (a <bdi>): a name from DingTalk carrying U+202E then cannot turn
+// the words around it backwards.
+func splitAround(ctx context.Context, id string, data map[string]any, key string) (before, after string) {
+	filled := make(map[string]any, len(data)+1)
+	for k, v := range data {
+		filled[k] = v
+	}
+	filled[key] = isolationMarker
+	before, after, _ = strings.Cut(locale.T(ctx, id, filled), isolationMarker)
+	return before, after
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/alexedwards/scs/gormstore"
 	"github.com/alexedwards/scs/v2"
+	"github.com/jonboulle/clockwork"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -39,6 +40,10 @@ type App struct {
 // newApp opens the database and builds the services and routes. Anything it
 // must tell the operator once (a generated admin password) goes to notice.
 func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writer) (*App, error) {
+	ipExtractor, err := clientIPExtractor(cfg)
+	if err != nil {
+		return nil, err
+	}
 	key, created, err := secretbox.LoadKey(cfg.SecretKey, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("load secret key: %w", err)
@@ -79,7 +84,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		c.Logger = logger
 	}
 
-	throttle := auth.NewThrottle(5, 30*time.Second, nil)
+	throttle := auth.NewThrottle(5, 30*time.Second, auth.DefaultThrottleKeys, clockwork.NewRealClock())
 	authService, err := auth.NewService(store, throttle, logger)
 	if err != nil {
 		return nil, err
@@ -112,15 +117,13 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	// Behind a reverse proxy on a private network the client address comes
-	// from X-Forwarded-For; from anywhere else the header is ignored, so it
-	// cannot be forged to dodge sign-in throttling.
-	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	e.IPExtractor = ipExtractor
 	handlers.New(handlers.Deps{
 		Users:         store,
 		DB:            store,
 		Directory:     store,
 		OrgSync:       orgSync,
+		Audit:         store,
 		Auth:          authService,
 		Settings:      settingsService,
 		Sessions:      sessions,
@@ -130,6 +133,28 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		SecureCookies: cfg.secureCookies(),
 	}).Register(e)
 	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, scheduler: scheduler, logger: logger}, nil
+}
+
+// clientIPExtractor says where a request's client address comes from. With
+// no trusted proxy it is the peer address: any X-Forwarded-For is the
+// client's own claim, and believing it would let anyone dodge (or aim)
+// sign-in throttling and write forged addresses into the audit log. Behind
+// the configured proxies it is the rightmost X-Forwarded-For hop that is not
+// one of them; loopback, private and link-local peers are not trusted unless
+// listed, since on an intranet or in Docker every client is one of those.
+func clientIPExtractor(cfg Config) (echo.IPExtractor, error) {
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return nil, err
+	}
+	if len(proxies) == 0 {
+		return echo.ExtractIPDirect(), nil
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustPrivateNet(false), echo.TrustLinkLocal(false)}
+	for _, p := range proxies {
+		opts = append(opts, echo.TrustIPRange(p))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...), nil
 }
 
 // StartJobs starts the periodic jobs (scheduled org sync). Tests that drive

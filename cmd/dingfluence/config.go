@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 
@@ -20,6 +21,9 @@ type Config struct {
 	AdminPassword string `env:"DINGFLUENCE_ADMIN_PASSWORD"`
 	BaseURL       string `env:"DINGFLUENCE_BASE_URL" envDefault:"http://localhost:8080"`
 	LogFormat     string `env:"DINGFLUENCE_LOG_FORMAT" envDefault:"text"`
+	// TrustedProxies lists the reverse proxies (comma-separated IPs or CIDRs)
+	// whose X-Forwarded-For is believed; empty means none.
+	TrustedProxies string `env:"DINGFLUENCE_TRUSTED_PROXIES"`
 }
 
 // loadConfig reads the environment and then args.
@@ -36,7 +40,11 @@ func loadConfig(args []string) (Config, error) {
 	fs.StringVar(&cfg.AdminPassword, "DINGFLUENCE_ADMIN_PASSWORD", cfg.AdminPassword, "password of the local admin account (generated and printed once when empty)")
 	fs.StringVar(&cfg.BaseURL, "DINGFLUENCE_BASE_URL", cfg.BaseURL, "public URL of this app")
 	fs.StringVar(&cfg.LogFormat, "DINGFLUENCE_LOG_FORMAT", cfg.LogFormat, "text or json")
+	fs.StringVar(&cfg.TrustedProxies, "DINGFLUENCE_TRUSTED_PROXIES", cfg.TrustedProxies, "reverse proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs (default none)")
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if _, err := cfg.trustedProxies(); err != nil {
 		return cfg, err
 	}
 	if cfg.DataDir == "" {
@@ -52,4 +60,34 @@ func loadConfig(args []string) (Config, error) {
 // must never travel over plain http.
 func (c Config) secureCookies() bool {
 	return strings.HasPrefix(strings.ToLower(c.BaseURL), "https://")
+}
+
+// trustedProxies parses TrustedProxies into networks; a bare IP is a network
+// of one address.
+func (c Config) trustedProxies() ([]*net.IPNet, error) {
+	var nets []*net.IPNet
+	for _, item := range strings.Split(c.TrustedProxies, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if !strings.Contains(item, "/") {
+			ip := net.ParseIP(item)
+			if ip == nil {
+				return nil, fmt.Errorf("DINGFLUENCE_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR range (such as 10.0.0.0/8)", item)
+			}
+			bits := 8 * net.IPv6len
+			if v4 := ip.To4(); v4 != nil {
+				ip, bits = v4, 8*net.IPv4len
+			}
+			nets = append(nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(item)
+		if err != nil {
+			return nil, fmt.Errorf("DINGFLUENCE_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR range (such as 10.0.0.0/8)", item)
+		}
+		nets = append(nets, n)
+	}
+	return nets, nil
 }

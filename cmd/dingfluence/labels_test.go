@@ -23,6 +23,7 @@ func TestEveryFormControlHasALabel(t *testing.T) {
 		{admin, "/admin/dingtalk/settings"},
 		{admin, "/admin/dingtalk/departments"},
 		{admin, "/admin/dingtalk/members"},
+		{admin, "/admin/audit"},
 	}
 	for _, p := range pages {
 		t.Run(p.path, func(t *testing.T) {
