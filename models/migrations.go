@@ -23,6 +23,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202611250004_settings_user_list_and_sync_interval", Migrate: migrate0004SettingsUserListSyncInterval},
 		{ID: "202611250005_org_directory", Migrate: migrate0005OrgDirectory},
 		{ID: "202611250006_job_locks", Migrate: migrate0006JobLocks},
+		{ID: "202611250007_user_session_epoch", Migrate: migrate0007UserSessionEpoch},
 	}
 }
 
