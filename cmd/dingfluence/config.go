@@ -20,6 +20,7 @@ type Config struct {
 	AdminPassword string `env:"DINGFLUENCE_ADMIN_PASSWORD"`
 	BaseURL       string `env:"DINGFLUENCE_BASE_URL" envDefault:"http://localhost:8080"`
 	LogFormat     string `env:"DINGFLUENCE_LOG_FORMAT" envDefault:"text"`
+	MetricsToken  string `env:"DINGFLUENCE_METRICS_TOKEN"`
 }
 
 // loadConfig reads the environment and then args.
@@ -36,6 +37,7 @@ func loadConfig(args []string) (Config, error) {
 	fs.StringVar(&cfg.AdminPassword, "DINGFLUENCE_ADMIN_PASSWORD", cfg.AdminPassword, "password of the local admin account (generated and printed once when empty)")
 	fs.StringVar(&cfg.BaseURL, "DINGFLUENCE_BASE_URL", cfg.BaseURL, "public URL of this app")
 	fs.StringVar(&cfg.LogFormat, "DINGFLUENCE_LOG_FORMAT", cfg.LogFormat, "text or json")
+	fs.StringVar(&cfg.MetricsToken, "DINGFLUENCE_METRICS_TOKEN", cfg.MetricsToken, "bearer token /metrics requires (open when empty)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -52,4 +54,14 @@ func loadConfig(args []string) (Config, error) {
 // must never travel over plain http.
 func (c Config) secureCookies() bool {
 	return strings.HasPrefix(strings.ToLower(c.BaseURL), "https://")
+}
+
+// sessionCookieName is the session cookie's name. Over https it carries the
+// __Host- prefix, which browsers only accept from this exact host, Secure,
+// with Path=/ and no Domain: a sibling subdomain cannot plant or overwrite it.
+func (c Config) sessionCookieName() string {
+	if c.secureCookies() {
+		return "__Host-df_session"
+	}
+	return "df_session"
 }
