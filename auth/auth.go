@@ -22,6 +22,13 @@ import (
 // AdminUsername is the local break-glass account created on first start.
 const AdminUsername = "admin"
 
+// MinPasswordLength is the fewest characters a configured admin password may have.
+const MinPasswordLength = 12
+
+// ErrPasswordTooShort is returned for a configured admin password shorter than
+// MinPasswordLength.
+var ErrPasswordTooShort = fmt.Errorf("the admin password must be at least %d characters long", MinPasswordLength)
+
 // ErrInvalidCredentials is returned for an unknown user or a wrong password;
 // the two are not told apart so usernames cannot be probed.
 var ErrInvalidCredentials = errors.New("invalid username or password")
@@ -171,8 +178,13 @@ func (s *Service) audit(ctx context.Context, e models.AuditEntry) {
 // EnsureAdmin makes sure the local admin account exists. With a configured
 // password it (re)sets the admin's password to it, which doubles as the
 // break-glass reset. Without one, a random password is generated on first
-// start only and returned so the caller can show it once.
+// start only and returned so the caller can show it once. A configured password shorter
+// than MinPasswordLength is refused with ErrPasswordTooShort: this account can change
+// every setting, and its password is the one guessed at from anywhere.
 func (s *Service) EnsureAdmin(ctx context.Context, configuredPassword string) (generated string, err error) {
+	if configuredPassword != "" && utf8.RuneCountInString(configuredPassword) < MinPasswordLength {
+		return "", ErrPasswordTooShort
+	}
 	u, err := s.users.UserByUsername(ctx, AdminUsername)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		return "", fmt.Errorf("look up admin: %w", err)

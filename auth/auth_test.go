@@ -282,3 +282,32 @@ func TestAuthenticateAudits(t *testing.T) {
 		t.Fatalf("audited %+v\nwant %+v", users.audited, want)
 	}
 }
+
+// A configured admin password shorter than MinPasswordLength is refused before anything
+// is stored; length counts characters, not bytes.
+func TestEnsureAdminRefusesShortPassword(t *testing.T) {
+	tests := []struct {
+		name     string
+		password string
+		wantErr  error
+	}{
+		{"five characters", "short", ErrPasswordTooShort},
+		{"eleven characters", "abcdefghijk", ErrPasswordTooShort},
+		{"eleven Chinese characters (33 bytes)", "一二三四五六七八九十百", ErrPasswordTooShort},
+		{"twelve characters", "abcdefghijkl", nil},
+		{"twelve Chinese characters", "一二三四五六七八九十百千", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			svc, users := newTestService(t)
+			_, err := svc.EnsureAdmin(context.Background(), tt.password)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("EnsureAdmin(%q) = %v, want %v", tt.password, err, tt.wantErr)
+			}
+			_, created := users.users[AdminUsername]
+			if created != (tt.wantErr == nil) {
+				t.Fatalf("admin account created = %v, want %v", created, tt.wantErr == nil)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dingfluence/dingfluence/auth"
+	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/views"
 )
 
@@ -39,19 +41,35 @@ func (h *Handlers) login(c echo.Context) error {
 	case err != nil:
 		return fmt.Errorf("sign in: %w", err)
 	}
-	// A new token on sign-in, so a session id planted before cannot be
+	if err := h.startSession(ctx, u); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// startSession signs u in on this request's session. Every way of signing in
+// goes through here, so each gets the same guarantees.
+func (h *Handlers) startSession(ctx context.Context, u models.User) error {
+	// A new session id on sign-in, so an id planted before cannot be
 	// carried into the signed-in session.
 	if err := h.Sessions.RenewToken(ctx); err != nil {
 		return fmt.Errorf("renew session: %w", err)
 	}
 	h.Sessions.Put(ctx, sessionUserID, int(u.ID))
-	return c.Redirect(http.StatusSeeOther, next)
+	// loadViewer ends the session once the user's epoch moves on (a
+	// password reset).
+	h.Sessions.Put(ctx, sessionEpoch, u.SessionEpoch)
+	h.rotateCSRF(ctx)
+	return nil
 }
 
 func (h *Handlers) logout(c echo.Context) error {
-	if err := h.Sessions.Destroy(c.Request().Context()); err != nil {
+	ctx := c.Request().Context()
+	if err := h.Sessions.Destroy(ctx); err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
+	// The signed-out visitor starts over with a token of their own.
+	h.rotateCSRF(ctx)
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 

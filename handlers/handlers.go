@@ -63,8 +63,11 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Metrics receives the HTTP metrics and is served on /metrics.
 	Metrics *prometheus.Registry
-	// SecureCookies marks cookies Secure; on when the app is served over https.
+	// SecureCookies marks cookies Secure and turns on HSTS; on when the app is
+	// served over https.
 	SecureCookies bool
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 }
 
 // Handlers serves every screen of the app.
@@ -81,11 +84,15 @@ func New(d Deps) *Handlers {
 const (
 	sessionUserID = "user_id"
 	sessionFlash  = "flash"
+	// sessionEpoch is the user's SessionEpoch at sign-in; a password change
+	// moves the user's on, which ends the session.
+	sessionEpoch = "session_epoch"
+	// sessionCSRF is the token every state-changing request must echo.
+	sessionCSRF = "csrf_token"
 )
 
 // contextKey names values the middleware puts on the echo context.
 const (
 	ctxUser      = "df.user"
 	ctxLocalizer = "df.localizer"
-	ctxCSRF      = "csrf"
 )

@@ -30,10 +30,7 @@ func t(c echo.Context, id string, data ...map[string]any) string {
 
 // page builds the chrome of a full page; title is a message id.
 func (h *Handlers) page(c echo.Context, title, nav string) views.Page {
-	p := views.Page{Title: t(c, title), Nav: nav}
-	if tok, ok := c.Get(ctxCSRF).(string); ok {
-		p.CSRF = tok
-	}
+	p := views.Page{Title: t(c, title), Nav: nav, CSRF: h.csrfToken(c)}
 	if u := currentUser(c); u != nil {
 		p.Viewer = &views.Viewer{Username: u.Username, DisplayName: u.DisplayName}
 		p.Flash = h.Sessions.PopString(c.Request().Context(), sessionFlash)

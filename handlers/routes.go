@@ -1,7 +1,12 @@
 package handlers
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"io/fs"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo-contrib/echoprometheus"
 	"github.com/labstack/echo/v4"
@@ -13,52 +18,158 @@ import (
 // Register mounts every route and the middleware chain on e.
 func (h *Handlers) Register(e *echo.Echo) {
 	e.HTTPErrorHandler = h.errorHandler
+	known := routeSet{}
 	e.Use(middleware.Recover())
 	e.Use(h.requestLogger())
 	e.Use(echoprometheus.NewMiddlewareWithConfig(echoprometheus.MiddlewareConfig{
 		Subsystem:                 "http",
 		Registerer:                h.Metrics,
 		DoNotUseRequestPathFor404: true,
+		// Every label value comes from a fixed set, never from the request
+		// as sent: one series per Host header or unknown path would let
+		// anybody grow /metrics without bound.
+		LabelFuncs: map[string]echoprometheus.LabelValueFunc{
+			"host":   func(echo.Context, error) string { return "" },
+			"url":    func(c echo.Context, _ error) string { return known.label(c.Path()) },
+			"method": func(c echo.Context, _ error) string { return methodLabel(c.Request().Method) },
+		},
 	}))
-	e.Use(securityHeaders)
+	e.Use(h.securityHeaders)
 	e.Use(middleware.BodyLimit("1M"))
 
 	// Probes and assets need neither a session nor a language.
-	e.GET("/healthz", h.healthz)
-	e.GET("/readyz", h.readyz)
-	e.GET("/metrics", echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: h.Metrics}))
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(http.FS(static.FS())))))
+	root := routes{e: e}
+	root.get("/healthz", h.healthz)
+	root.get("/readyz", h.readyz)
+	root.get("/metrics", h.metrics())
+	root.get("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(http.FS(static.FS())))))
 
-	app := e.Group("", echo.WrapMiddleware(h.Sessions.LoadAndSave), h.csrf(), h.loadViewer)
-	app.GET("/login", h.loginForm)
-	app.POST("/login", h.login)
-	app.POST("/language", h.setLanguage)
+	// The sign-in page and the language form work signed out, so the session
+	// (and its CSRF token) is there for everybody. The viewer and their
+	// language are loaded before the CSRF check so its refusal is translated.
+	app := root.with("", echo.WrapMiddleware(h.Sessions.LoadAndSave), h.loadViewer, noStore, h.verifyCSRF)
+	app.get("/login", h.loginForm)
+	app.post("/login", h.login)
+	app.post("/language", h.setLanguage)
 
-	signedIn := app.Group("", h.requireSignIn)
-	signedIn.GET("/", h.home)
-	signedIn.POST("/logout", h.logout)
-	signedIn.GET("/profile", h.profile)
+	signedIn := app.with("", h.requireSignIn)
+	signedIn.get("/", h.home)
+	signedIn.post("/logout", h.logout)
+	signedIn.get("/profile", h.profile)
 
-	admin := app.Group("/admin", h.requireSignIn, h.requireAdmin)
-	admin.GET("", h.adminHome)
-	admin.GET("/dingtalk/settings", h.settingsForm)
-	admin.POST("/dingtalk/settings", h.saveSettings)
-	admin.POST("/dingtalk/settings/test", h.testConnection)
-	admin.GET("/dingtalk/departments", h.departments)
-	admin.GET("/dingtalk/departments/:id/children", h.departmentChildren)
-	admin.POST("/dingtalk/departments/:id/sync", h.startSync)
-	admin.GET("/dingtalk/syncs", h.recentSyncs)
-	admin.GET("/dingtalk/syncs/:id", h.syncRun)
-	admin.GET("/dingtalk/members", h.members)
-	admin.GET("/audit", h.auditLog)
+	admin := app.with("/admin", h.requireSignIn, h.requireAdmin)
+	admin.get("", h.adminHome)
+	admin.get("/dingtalk/settings", h.settingsForm)
+	admin.post("/dingtalk/settings", h.saveSettings)
+	admin.post("/dingtalk/settings/test", h.testConnection)
+	admin.get("/dingtalk/departments", h.departments)
+	admin.get("/dingtalk/departments/:id/children", h.departmentChildren)
+	admin.post("/dingtalk/departments/:id/sync", h.startSync)
+	admin.get("/dingtalk/syncs", h.recentSyncs)
+	admin.get("/dingtalk/syncs/:id", h.syncRun)
+	admin.get("/dingtalk/members", h.members)
+	admin.get("/audit", h.auditLog)
+
+	for _, r := range e.Routes() {
+		known[r.Path] = true
+	}
+}
+
+// routes registers handlers with their middleware on each route rather than
+// on an echo.Group: a group with middleware adds catch-all routes for its
+// prefix, and those answer a wrong method on an existing route with the
+// group's middleware (a CSRF 403, a sign-in redirect) instead of 405 with
+// Allow.
+type routes struct {
+	e      *echo.Echo
+	prefix string
+	mw     []echo.MiddlewareFunc
+}
+
+// with returns routes under prefix that run mw after the current chain.
+func (r routes) with(prefix string, mw ...echo.MiddlewareFunc) routes {
+	return routes{e: r.e, prefix: r.prefix + prefix, mw: append(slices.Clone(r.mw), mw...)}
+}
+
+// get registers path for GET and HEAD; echo does not answer HEAD on its own,
+// and load balancers and link checkers probe with it.
+func (r routes) get(path string, h echo.HandlerFunc) {
+	r.e.GET(r.prefix+path, h, r.mw...)
+	r.e.HEAD(r.prefix+path, h, r.mw...)
+}
+
+// post registers path for POST.
+func (r routes) post(path string, h echo.HandlerFunc) {
+	r.e.POST(r.prefix+path, h, r.mw...)
+}
+
+// routeSet holds the registered route templates, the only values the url
+// label of the HTTP metrics takes.
+type routeSet map[string]bool
+
+// label is the metrics label for route path p: the template itself, or one
+// shared value for requests no route matched.
+func (s routeSet) label(p string) string {
+	if s[p] {
+		return p
+	}
+	return "unmatched"
+}
+
+// methodLabel keeps the method label to the standard methods; anything else
+// a client makes up counts as "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// metrics serves /metrics, behind a bearer token when one is configured.
+func (h *Handlers) metrics() echo.HandlerFunc {
+	serve := echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: h.Metrics})
+	if h.MetricsToken == "" {
+		return serve
+	}
+	// Comparing digests keeps the comparison constant-time in the token's
+	// length too.
+	want := sha256.Sum256([]byte(h.MetricsToken))
+	return func(c echo.Context) error {
+		scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		got := sha256.Sum256([]byte(token))
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
+			return echo.ErrUnauthorized
+		}
+		return serve(c)
+	}
 }
 
 // staticHandler serves the embedded assets with a long cache lifetime; the
-// vendored files only change with a release.
+// vendored files only change with a release. Directories are not listed.
 func staticHandler(files http.FileSystem) http.Handler {
-	fs := http.FileServer(files)
+	server := http.FileServer(filesOnly{files})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=86400")
-		fs.ServeHTTP(w, r)
+		server.ServeHTTP(w, r)
 	})
+}
+
+// filesOnly hides the directories of a file system, so http.FileServer
+// answers 404 for them instead of listing what they hold.
+type filesOnly struct{ http.FileSystem }
+
+func (f filesOnly) Open(name string) (http.File, error) {
+	file, err := f.FileSystem.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := file.Stat()
+	if err != nil || st.IsDir() {
+		_ = file.Close()
+		return nil, fs.ErrNotExist
+	}
+	return file, nil
 }

@@ -4,7 +4,9 @@ package models
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -97,8 +99,14 @@ func sqliteDialector(rest string) (gorm.Dialector, error) {
 	if path == "" || path == ":memory:" {
 		return nil, fmt.Errorf("sqlite DSN needs a file path, got %q", rest)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	// The database holds password hashes and the sealed appSecret: only the app's own
+	// user may read it. SQLite creates its -wal and -shm files with the database file's
+	// mode, so creating that one 0600 covers all three.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create directory for %s: %w", path, err)
+	}
+	if err := createPrivateFile(path); err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	// WAL lets readers run beside the one writer; busy_timeout makes a second writer wait
@@ -120,6 +128,22 @@ func sqliteDialector(rest string) (gorm.Dialector, error) {
 		}
 	}
 	return &sqlite.Dialector{DSN: path, Conn: openUTCSQLite(path + "?" + q.Encode())}, nil
+}
+
+// createPrivateFile creates path with mode 0600 unless it exists; an existing file keeps
+// the mode its operator gave it.
+func createPrivateFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database file %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create database file %s: %w", path, err)
+	}
+	return nil
 }
 
 func mysqlDialector(rest string, log *slog.Logger) (gorm.Dialector, error) {

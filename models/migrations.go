@@ -26,6 +26,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202611250007_dingtalk_user_activated", Migrate: migrate0007DingTalkUserActivated},
 		{ID: "202611250008_sync_runs_departments_unreadable", Migrate: migrate0008SyncRunsDepartmentsUnreadable},
 		{ID: "202611250009_audit_address_action_index", Migrate: migrate0009AuditAddressActionIndex},
+		{ID: "202611250010_user_session_epoch", Migrate: migrate0010UserSessionEpoch},
 	}
 }
 

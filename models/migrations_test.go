@@ -127,8 +127,11 @@ func TestMigrateUpgradeKeepsData(t *testing.T) {
 			u.MatchedAt == nil || !u.MatchedAt.Equal(created) || !u.CreatedAt.Equal(created) {
 			t.Errorf("user after upgrade = %+v", u)
 		}
-		if u.Locale != "" || u.NotifyOwnChanges {
-			t.Errorf("new columns on an old row: Locale=%q NotifyOwnChanges=%v, want defaults", u.Locale, u.NotifyOwnChanges)
+		if u.Locale != "" || u.NotifyOwnChanges || u.SessionEpoch != 0 {
+			t.Errorf("new columns on an old row: Locale=%q NotifyOwnChanges=%v SessionEpoch=%d, want defaults", u.Locale, u.NotifyOwnChanges, u.SessionEpoch)
+		}
+		if err := store.SetPasswordHash(ctx, u.ID, "hash"); err != nil {
+			t.Errorf("SetPasswordHash on an upgraded row: %v", err)
 		}
 		if err := store.SetUserLocale(ctx, u.ID, "zh-Hans"); err != nil {
 			t.Errorf("SetUserLocale on an upgraded row: %v", err)

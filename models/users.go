@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // MatchingMethod is how a Confluence user is matched to a DingTalk user.
@@ -32,9 +34,12 @@ type User struct {
 	MatchedAt        *time.Time     `gorm:"column:matched_at"`
 	NotifyOwnChanges bool           `gorm:"column:notify_own_changes"`
 	// Locale is "en" or "zh-Hans"; empty means follow the browser's Accept-Language.
-	Locale    string    `gorm:"column:locale"`
-	CreatedAt time.Time `gorm:"column:created_at"`
-	UpdatedAt time.Time `gorm:"column:updated_at"`
+	Locale string `gorm:"column:locale"`
+	// SessionEpoch goes up with every password change; a session signed in
+	// under an older epoch is no longer valid, so a reset ends them all.
+	SessionEpoch int64     `gorm:"column:session_epoch"`
+	CreatedAt    time.Time `gorm:"column:created_at"`
+	UpdatedAt    time.Time `gorm:"column:updated_at"`
 }
 
 // TableName implements gorm's tabler.
@@ -68,19 +73,23 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 	return dbError("create user", s.db.WithContext(ctx).Create(u).Error)
 }
 
-// SetPasswordHash replaces the password hash of user id.
+// SetPasswordHash replaces the password hash of user id and moves its SessionEpoch on,
+// which ends every session the user signed in with before.
 func (s *Store) SetPasswordHash(ctx context.Context, id uint, hash string) error {
-	return s.updateUser(ctx, "set password hash", id, "password_hash", hash)
+	return s.updateUser(ctx, "set password hash", id, map[string]any{
+		"password_hash": hash,
+		"session_epoch": gorm.Expr("session_epoch + 1"),
+	})
 }
 
 // SetUserLocale sets the interface language of user id ("" follows the browser).
 func (s *Store) SetUserLocale(ctx context.Context, id uint, locale string) error {
-	return s.updateUser(ctx, "set user locale", id, "locale", locale)
+	return s.updateUser(ctx, "set user locale", id, map[string]any{"locale": locale})
 }
 
-// updateUser sets one column of user id, returning ErrNotFound when there is no such user.
-func (s *Store) updateUser(ctx context.Context, step string, id uint, column string, value any) error {
-	res := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", id).Update(column, value)
+// updateUser sets columns of user id, returning ErrNotFound when there is no such user.
+func (s *Store) updateUser(ctx context.Context, step string, id uint, columns map[string]any) error {
+	res := s.db.WithContext(ctx).Model(&User{}).Where("id = ?", id).Updates(columns)
 	if res.Error != nil {
 		return dbError(step, res.Error)
 	}

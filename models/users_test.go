@@ -121,7 +121,11 @@ func TestSetPasswordHashAndLocale(t *testing.T) {
 		if got.PasswordHash != "new-hash" || got.Locale != "zh-Hans" || !got.IsAdmin {
 			t.Errorf("user = %+v, want new hash and zh-Hans", got)
 		}
-		if o, _ := store.UserByID(ctx, other.ID); o.PasswordHash != "bob-hash" || o.Locale != "en" {
+		// Each password change ends the sessions before it, even one to the same hash.
+		if got.SessionEpoch != 2 {
+			t.Errorf("SessionEpoch = %d after two password changes, want 2", got.SessionEpoch)
+		}
+		if o, _ := store.UserByID(ctx, other.ID); o.PasswordHash != "bob-hash" || o.Locale != "en" || o.SessionEpoch != 0 {
 			t.Errorf("another user changed too: %+v", o)
 		}
 	})

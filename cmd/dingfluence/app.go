@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -60,6 +61,11 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	store := models.NewStore(db, box)
+	if _, err := store.LoadSettings(ctx); errors.Is(err, models.ErrSecretUnreadable) {
+		// The app still starts, so an admin can enter the secret again, but
+		// nothing reaches DingTalk until then: say so where operators look.
+		logger.Error("the stored DingTalk appSecret cannot be decrypted with the current secret key; DingTalk calls fail until an administrator enters it again on the Settings page (or DINGFLUENCE_SECRET_KEY is set back to the old key)", slog.Any("error", err))
+	}
 
 	sessions := scs.New()
 	// No sweeper goroutine of the store's own (its stop races with its
@@ -71,7 +77,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	sessions.Store = sessionStore
 	sessions.Lifetime = 12 * time.Hour
 	sessions.IdleTimeout = 2 * time.Hour
-	sessions.Cookie.Name = "df_session"
+	sessions.Cookie.Name = cfg.sessionCookieName()
 	sessions.Cookie.HttpOnly = true
 	sessions.Cookie.SameSite = http.SameSiteLaxMode
 	sessions.Cookie.Secure = cfg.secureCookies()
@@ -90,6 +96,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		return nil, err
 	}
 	generated, err := authService.EnsureAdmin(ctx, cfg.AdminPassword)
+	if errors.Is(err, auth.ErrPasswordTooShort) {
+		return nil, fmt.Errorf("DINGFLUENCE_ADMIN_PASSWORD is too short: %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +140,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Logger:        logger,
 		Metrics:       registry,
 		SecureCookies: cfg.secureCookies(),
+		MetricsToken:  cfg.MetricsToken,
 	}).Register(e)
 	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, scheduler: scheduler, logger: logger}, nil
 }

@@ -24,6 +24,7 @@ type Config struct {
 	// TrustedProxies lists the reverse proxies (comma-separated IPs or CIDRs)
 	// whose X-Forwarded-For is believed; empty means none.
 	TrustedProxies string `env:"DINGFLUENCE_TRUSTED_PROXIES"`
+	MetricsToken   string `env:"DINGFLUENCE_METRICS_TOKEN"`
 }
 
 // loadConfig reads the environment and then args.
@@ -41,6 +42,7 @@ func loadConfig(args []string) (Config, error) {
 	fs.StringVar(&cfg.BaseURL, "DINGFLUENCE_BASE_URL", cfg.BaseURL, "public URL of this app")
 	fs.StringVar(&cfg.LogFormat, "DINGFLUENCE_LOG_FORMAT", cfg.LogFormat, "text or json")
 	fs.StringVar(&cfg.TrustedProxies, "DINGFLUENCE_TRUSTED_PROXIES", cfg.TrustedProxies, "reverse proxies whose X-Forwarded-For is believed: comma-separated IPs or CIDRs (default none)")
+	fs.StringVar(&cfg.MetricsToken, "DINGFLUENCE_METRICS_TOKEN", cfg.MetricsToken, "bearer token /metrics requires (open when empty)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -90,4 +92,14 @@ func (c Config) trustedProxies() ([]*net.IPNet, error) {
 		nets = append(nets, n)
 	}
 	return nets, nil
+}
+
+// sessionCookieName is the session cookie's name. Over https it carries the
+// __Host- prefix, which browsers only accept from this exact host, Secure,
+// with Path=/ and no Domain: a sibling subdomain cannot plant or overwrite it.
+func (c Config) sessionCookieName() string {
+	if c.secureCookies() {
+		return "__Host-df_session"
+	}
+	return "df_session"
 }

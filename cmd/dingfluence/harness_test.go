@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dingfluence/dingfluence/auth"
@@ -23,7 +24,27 @@ const testAdminPassword = "correct-horse-battery"
 // over real HTTP on loopback.
 type testApp struct {
 	*App
-	URL string
+	URL  string
+	logs *logBuffer
+}
+
+// logBuffer collects what the app logs; the server's goroutines write to it
+// while a test reads it.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startApp runs the app on a fresh SQLite database; edit adjusts the
@@ -40,7 +61,8 @@ func startApp(t testing.TB, edit ...func(*Config)) *testApp {
 	for _, e := range edit {
 		e(&cfg)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	app, err := newApp(context.Background(), cfg, logger, io.Discard)
 	if err != nil {
 		t.Fatalf("start app: %v", err)
@@ -50,7 +72,7 @@ func startApp(t testing.TB, edit ...func(*Config)) *testApp {
 		srv.Close()
 		_ = app.Close()
 	})
-	return &testApp{App: app, URL: srv.URL}
+	return &testApp{App: app, URL: srv.URL, logs: logs}
 }
 
 // addUser creates an enabled local account.
@@ -126,4 +148,26 @@ func (a *testApp) adminSession(t testing.TB, path string) (*http.Client, string)
 	signIn(t, c, a.URL, "admin", testAdminPassword)
 	_, _, token := get(t, c, a.URL, path)
 	return c, token
+}
+
+// signedOutSession opens the sign-in page straight through the handler and returns the
+// session cookie it set and the page's CSRF token. Tests that build requests by hand
+// (a chosen client address, a Secure cookie a plain-http cookie jar would not send
+// back) attach both themselves.
+func (a *testApp) signedOutSession(t testing.TB) (*http.Cookie, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	a.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/login", nil))
+	m := csrfField.FindStringSubmatch(rec.Body.String())
+	cookies := rec.Result().Cookies()
+	if rec.Code != http.StatusOK || m == nil || len(cookies) == 0 {
+		t.Fatalf("sign-in page: status %d, %d cookies, token found %v", rec.Code, len(cookies), m != nil)
+	}
+	for _, ck := range cookies {
+		if strings.HasSuffix(ck.Name, "df_session") {
+			return ck, m[1]
+		}
+	}
+	t.Fatalf("sign-in page set no session cookie: %v", cookies)
+	return nil, ""
 }
