@@ -14,11 +14,12 @@ import (
 // status.
 func loginFrom(t *testing.T, app *testApp, peer, forwardedFor, username, password string) int {
 	t.Helper()
-	form := url.Values{"username": {username}, "password": {password}}
+	session, token := app.signedOutSession(t)
+	form := url.Values{"username": {username}, "password": {password}, "_csrf": {token}}
 	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
 	req.RemoteAddr = peer
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.AddCookie(session)
 	if forwardedFor != "" {
 		req.Header.Set("X-Forwarded-For", forwardedFor)
 	}
