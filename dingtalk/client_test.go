@@ -21,15 +21,25 @@ import (
 	"github.com/dingfluence/dingfluence/dingtalk/dingtalktest"
 )
 
+// waitTimeout bounds every wait on the code under test; it only elapses when a test fails.
+const waitTimeout = 10 * time.Second
+
 // newClock is a fake clock shared by client and server so token lifetimes agree.
 func newClock() *clockwork.FakeClock {
 	return clockwork.NewFakeClockAt(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 }
 
-// setup starts a simulator with one user "alice" and a client for it. Unless cfg says
-// otherwise the client is fast: a high QPS and a 1 ms backoff.
-func setup(t *testing.T, opts dingtalktest.Options, cfg dingtalk.Config) (*dingtalktest.Server, *dingtalk.Client) {
+// setup starts a simulator with one user "alice" and a client for it, both on one fake
+// clock (opts.Clock, if set, must be that clock too). Unless cfg says otherwise the client
+// has no rate limit, no attempt timeout and a 1 ms backoff, so that nothing waits on the
+// clock except what a test is about.
+func setup(t *testing.T, opts dingtalktest.Options, cfg dingtalk.Config) (*dingtalktest.Server, *dingtalk.Client, *clockwork.FakeClock) {
 	t.Helper()
+	clock, ok := opts.Clock.(*clockwork.FakeClock)
+	if !ok {
+		clock = newClock()
+		opts.Clock = clock
+	}
 	srv := dingtalktest.Start(t, opts)
 	srv.AddUser(dingtalktest.User{UserID: "alice", Name: "Alice", Mobile: "13800000001", Active: true, DeptIDs: []int64{1}})
 	if cfg.AppKey == "" {
@@ -42,13 +52,55 @@ func setup(t *testing.T, opts dingtalktest.Options, cfg dingtalk.Config) (*dingt
 		cfg.Endpoints = srv.Endpoints()
 	}
 	if cfg.QPS == 0 {
-		cfg.QPS = 10000
+		cfg.QPS = -1
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = -1
 	}
 	if cfg.BaseBackoff == 0 {
 		cfg.BaseBackoff = time.Millisecond
 	}
+	cfg.Clock = clock
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	return srv, dingtalk.New(cfg)
+	return srv, dingtalk.New(cfg), clock
+}
+
+// drive runs each call in its own goroutine and, whenever all of them are waiting on
+// clock (rate limiter, backoff), moves it on by step, until every call has returned. A
+// call that has returned parks on the clock until the end, so that "all are waiting" is
+// a count of the clock's waiters. The calls must wait on nothing else on the clock.
+func drive(t *testing.T, clock *clockwork.FakeClock, step time.Duration, calls ...func()) {
+	t.Helper()
+	var (
+		finished atomic.Int64
+		wg       sync.WaitGroup
+		release  = make(chan struct{})
+	)
+	for _, call := range calls {
+		wg.Go(func() {
+			call()
+			park := clock.NewTimer(24 * time.Hour)
+			finished.Add(1)
+			select {
+			case <-park.Chan():
+			case <-release:
+			}
+			park.Stop()
+		})
+	}
+	defer wg.Wait()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for {
+		if err := clock.BlockUntilContext(ctx, len(calls)); err != nil {
+			t.Fatalf("calls stuck off the clock: %d of %d returned", finished.Load(), len(calls))
+		}
+		if finished.Load() == int64(len(calls)) {
+			return
+		}
+		clock.Advance(step)
+	}
 }
 
 func asError(t *testing.T, err error) *dingtalk.Error {
@@ -61,7 +113,7 @@ func asError(t *testing.T, err error) *dingtalk.Error {
 }
 
 func TestConcurrentCallsFetchOneToken(t *testing.T) {
-	srv, c := setup(t, dingtalktest.Options{}, dingtalk.Config{QPS: 5000})
+	srv, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{})
 	const n = 1000
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -102,7 +154,7 @@ func TestRejectedTokenIsReplacedOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, c := setup(t, dingtalktest.Options{}, dingtalk.Config{})
+			srv, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{})
 			if _, err := c.GetUser(t.Context(), "alice"); err != nil {
 				t.Fatal(err)
 			}
@@ -129,8 +181,7 @@ func TestRejectedTokenIsReplacedOnce(t *testing.T) {
 func TestLateRejectionKeepsNewerToken(t *testing.T) {
 	// A call still holding an old token must not throw away the token another caller
 	// fetched meanwhile, or every late rejection would cost another gettoken.
-	clock := newClock()
-	srv, _ := setup(t, dingtalktest.Options{Now: clock.Now}, dingtalk.Config{})
+	srv, _, clock := setup(t, dingtalktest.Options{}, dingtalk.Config{})
 	arrived, hold := make(chan struct{}), make(chan struct{})
 	var held atomic.Bool
 	door := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -145,7 +196,7 @@ func TestLateRejectionKeepsNewerToken(t *testing.T) {
 	t.Cleanup(release) // runs before door.Close, so a failed test does not hang
 	c := dingtalk.New(dingtalk.Config{
 		AppKey: srv.AppKey(), AppSecret: srv.AppSecret(), Endpoints: dingtalk.EndpointsAt(door.URL),
-		Now: clock.Now, QPS: 1000, Logger: slog.New(slog.DiscardHandler),
+		Clock: clock, QPS: -1, Timeout: -1, Logger: slog.New(slog.DiscardHandler),
 	})
 	if _, err := c.Token(t.Context()); err != nil {
 		t.Fatal(err)
@@ -180,8 +231,7 @@ func TestTokenRefreshedShortlyBeforeExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ttl.String(), func(t *testing.T) {
-			clock := newClock()
-			srv, c := setup(t, dingtalktest.Options{TokenTTL: tt.ttl, Now: clock.Now}, dingtalk.Config{Now: clock.Now})
+			srv, c, clock := setup(t, dingtalktest.Options{TokenTTL: tt.ttl}, dingtalk.Config{})
 			first, err := c.Token(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -202,7 +252,7 @@ func TestTokenRefreshedShortlyBeforeExpiry(t *testing.T) {
 }
 
 func TestTransientErrorsAreRetriedWithBackoff(t *testing.T) {
-	const base = 20 * time.Millisecond
+	const base, step = 20 * time.Millisecond, time.Millisecond
 	tests := []struct {
 		name      string
 		api       string
@@ -221,12 +271,16 @@ func TestTransientErrorsAreRetriedWithBackoff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, c := setup(t, dingtalktest.Options{}, dingtalk.Config{BaseBackoff: base, MaxRetries: tt.maxRetry})
+			srv, c, clock := setup(t, dingtalktest.Options{}, dingtalk.Config{BaseBackoff: base, MaxRetries: tt.maxRetry})
 			srv.InjectError(tt.api, tt.errcode, tt.times)
 
-			start := time.Now()
-			_, err := c.GetUser(t.Context(), "alice")
-			elapsed := time.Since(start)
+			start := clock.Now()
+			var err error
+			var elapsed time.Duration
+			drive(t, clock, step, func() {
+				_, err = c.GetUser(t.Context(), "alice")
+				elapsed = clock.Since(start)
+			})
 
 			if tt.wantCode == 0 && err != nil {
 				t.Fatalf("GetUser: %v", err)
@@ -237,20 +291,22 @@ func TestTransientErrorsAreRetriedWithBackoff(t *testing.T) {
 			if got := srv.Calls(tt.api); got != tt.wantCalls {
 				t.Errorf("%s calls = %d, want %d", tt.api, got, tt.wantCalls)
 			}
-			// Each wait is base·2^i with ±50% jitter, so at least half of that passed.
-			var least time.Duration
+			// Wait i is base·2^i with ±50% jitter; the clock moves in steps, so each
+			// wait may overrun by up to a step.
+			var least, most time.Duration
 			for i := range tt.wantCalls - 1 {
 				least += base << i / 2
+				most += base<<i*3/2 + step
 			}
-			if elapsed < least {
-				t.Errorf("took %v, want at least %v of backoff", elapsed, least)
+			if elapsed < least || elapsed > most {
+				t.Errorf("took %v on the clock, want between %v and %v of backoff", elapsed, least, most)
 			}
 		})
 	}
 }
 
 func TestTransportFailuresAreRetried(t *testing.T) {
-	srv, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{})
+	srv, _, clock := setup(t, dingtalktest.Options{}, dingtalk.Config{})
 	var seen atomic.Int64
 	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/user/get") && seen.Add(1) <= 2 {
@@ -262,9 +318,11 @@ func TestTransportFailuresAreRetried(t *testing.T) {
 	t.Cleanup(flaky.Close)
 	c := dingtalk.New(dingtalk.Config{
 		AppKey: srv.AppKey(), AppSecret: srv.AppSecret(), Endpoints: dingtalk.EndpointsAt(flaky.URL),
-		BaseBackoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+		Clock: clock, QPS: -1, Timeout: -1, BaseBackoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler),
 	})
-	if _, err := c.GetUser(t.Context(), "alice"); err != nil {
+	var err error
+	drive(t, clock, time.Millisecond, func() { _, err = c.GetUser(t.Context(), "alice") })
+	if err != nil {
 		t.Fatalf("GetUser: %v", err)
 	}
 	if seen.Load() != 3 || srv.Calls("user/get") != 1 {
@@ -279,11 +337,12 @@ func TestNetworkErrorsDoNotLeakSecrets(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close() // nothing listens there any more: connection refused
+	clock := newClock()
 	c := dingtalk.New(dingtalk.Config{
 		AppKey: "key", AppSecret: "top-secret-value", Endpoints: dingtalk.EndpointsAt(dead),
-		MaxRetries: 1, BaseBackoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+		Clock: clock, MaxRetries: 1, BaseBackoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler),
 	})
-	_, err = c.Token(t.Context())
+	drive(t, clock, time.Millisecond, func() { _, err = c.Token(t.Context()) })
 	if err == nil {
 		t.Fatal("Token against a closed port succeeded")
 	}
@@ -312,7 +371,7 @@ func TestPermanentErrorsReturnAtOnce(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, c := setup(t, dingtalktest.Options{}, dingtalk.Config{})
+			srv, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{})
 			user := "alice"
 			if tt.inject != 0 {
 				srv.InjectError("user/get", tt.inject, 5)
@@ -354,7 +413,7 @@ func TestBadCredentials(t *testing.T) {
 			if tt.secret != "" {
 				cfg.AppKey, cfg.AppSecret = dingtalktest.DefaultAppKey, tt.secret
 			}
-			srv, c := setup(t, dingtalktest.Options{}, cfg)
+			srv, c, _ := setup(t, dingtalktest.Options{}, cfg)
 			if tt.inject != 0 {
 				srv.InjectError("gettoken", tt.inject, 5)
 			}
@@ -397,8 +456,7 @@ func TestErrorPredicates(t *testing.T) {
 func TestIPBanOpensCircuit(t *testing.T) {
 	for _, html := range []bool{false, true} {
 		t.Run(fmt.Sprintf("html=%v", html), func(t *testing.T) {
-			clock := newClock()
-			srv, c := setup(t, dingtalktest.Options{Now: clock.Now}, dingtalk.Config{Now: clock.Now})
+			srv, c, clock := setup(t, dingtalktest.Options{}, dingtalk.Config{})
 			srv.BanIP(html)
 
 			if _, err := c.GetUser(t.Context(), "alice"); !errors.Is(err, dingtalk.ErrIPBanned) {
@@ -424,17 +482,23 @@ func TestIPBanOpensCircuit(t *testing.T) {
 }
 
 func TestContextCancelStopsRetrying(t *testing.T) {
-	srv, c := setup(t, dingtalktest.Options{}, dingtalk.Config{BaseBackoff: time.Hour})
+	srv, c, clock := setup(t, dingtalktest.Options{}, dingtalk.Config{BaseBackoff: time.Hour})
 	srv.InjectError("user/get", -1, 100)
-	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	start := time.Now()
-	_, err := c.GetUser(ctx, "alice")
-	if !errors.Is(err, context.DeadlineExceeded) || dingtalk.Code(err) != -1 {
-		t.Fatalf("error %v, want the deadline and the last DingTalk error", err)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.GetUser(ctx, "alice")
+		errc <- err
+	}()
+	waitCtx, stop := context.WithTimeout(t.Context(), waitTimeout)
+	defer stop()
+	if err := clock.BlockUntilContext(waitCtx, 1); err != nil { // the backoff wait
+		t.Fatal("the client never waited to retry")
 	}
-	if elapsed := time.Since(start); elapsed > 10*time.Second {
-		t.Errorf("took %v despite the deadline", elapsed)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) || dingtalk.Code(err) != -1 {
+		t.Fatalf("error %v, want the cancellation and the last DingTalk error", err)
 	}
 	if got := srv.Calls("user/get"); got != 1 {
 		t.Errorf("user/get calls = %d, want 1", got)
@@ -443,29 +507,65 @@ func TestContextCancelStopsRetrying(t *testing.T) {
 
 func TestClientRateLimitStaysUnderServerQPS(t *testing.T) {
 	// The server answers 90018 beyond 20 calls in any second; at 18/s the client never
-	// provokes one, so every call reaches the server exactly once.
-	srv, c := setup(t, dingtalktest.Options{QPS: 20}, dingtalk.Config{QPS: 18})
-	const n = 60
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
+	// provokes one, so every call reaches the server exactly once, and the last one
+	// 59/18 s after the first.
+	const n, qps, step = 60, 18, time.Millisecond
+	srv, c, clock := setup(t, dingtalktest.Options{QPS: 20}, dingtalk.Config{QPS: qps})
+	start := clock.Now()
+	var mu sync.Mutex
+	var last time.Duration
+	calls := make([]func(), n)
+	for i := range calls {
+		calls[i] = func() {
 			if _, err := c.GetUser(t.Context(), "alice"); err != nil {
 				t.Error(err)
 			}
-		})
+			mu.Lock()
+			last = max(last, clock.Since(start))
+			mu.Unlock()
+		}
 	}
-	wg.Wait()
+	drive(t, clock, step, calls...)
 	if got := srv.Calls("user/get"); got != n {
 		t.Errorf("user/get calls = %d, want %d: some were throttled (90018) and retried", got, n)
 	}
-	if elapsed, least := time.Since(start), time.Duration(n-1)*time.Second/18; elapsed < least {
-		t.Errorf("%d calls took %v, want at least %v at 18/s", n, elapsed, least)
+	if least := time.Duration(n-1) * time.Second / qps; last < least || last > least+step {
+		t.Errorf("the last of %d calls came %v after the first, want %v at %d/s", n, last, least, qps)
+	}
+}
+
+func TestRateLimiterWaitEndsWithTheContext(t *testing.T) {
+	srv, c, clock := setup(t, dingtalktest.Options{}, dingtalk.Config{QPS: 1})
+	if _, err := c.GetUser(t.Context(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.GetUser(ctx, "alice")
+		errc <- err
+	}()
+	waitCtx, stop := context.WithTimeout(t.Context(), waitTimeout)
+	defer stop()
+	if err := clock.BlockUntilContext(waitCtx, 1); err != nil { // waiting its turn
+		t.Fatal("the second call within a second did not wait")
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want the cancellation", err)
+	}
+	if got := srv.Calls("user/get"); got != 1 {
+		t.Errorf("user/get calls = %d, want 1", got)
+	}
+	// The cancelled call gave its turn back: the next one goes at the one-second mark.
+	clock.Advance(time.Second)
+	if _, err := c.GetUser(t.Context(), "alice"); err != nil {
+		t.Fatalf("call after a second: %v", err)
 	}
 }
 
 func TestListUsersPaginates(t *testing.T) {
-	srv, c := setup(t, dingtalktest.Options{}, dingtalk.Config{})
+	srv, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{})
 	srv.AddDepartment(dingtalktest.Department{ID: 2, ParentID: 1, Name: "R&D"})
 	var want []string
 	for i := range 250 {
@@ -499,7 +599,7 @@ func TestListUsersPaginates(t *testing.T) {
 
 func TestListUsersRejectsBadSizeLocally(t *testing.T) {
 	for _, size := range []int{0, -1, 101} {
-		srv, c := setup(t, dingtalktest.Options{}, dingtalk.Config{})
+		srv, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{})
 		if _, err := c.ListUsers(t.Context(), 1, 0, size); !errors.Is(err, dingtalk.ErrInvalidPageSize) {
 			t.Errorf("size %d: %v, want ErrInvalidPageSize", size, err)
 		}
@@ -510,7 +610,7 @@ func TestListUsersRejectsBadSizeLocally(t *testing.T) {
 }
 
 func TestContacts(t *testing.T) {
-	srv, c := setup(t, dingtalktest.Options{CompanyName: "ACME"}, dingtalk.Config{})
+	srv, c, _ := setup(t, dingtalktest.Options{CompanyName: "ACME"}, dingtalk.Config{})
 	srv.AddDepartment(dingtalktest.Department{ID: 574367388, ParentID: 1, Name: "总经办", Order: 2})
 	srv.AddDepartment(dingtalktest.Department{ID: 101254282, ParentID: 1, Name: "技术部", Order: 1})
 	srv.AddDepartment(dingtalktest.Department{ID: 7, ParentID: 101254282, Name: "Backend", Order: 1})
@@ -597,7 +697,7 @@ func TestSendWorkNotificationChecksBeforeSending(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, c := setup(t, dingtalktest.Options{}, dingtalk.Config{})
+			srv, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{})
 			if _, err := c.SendWorkNotification(t.Context(), tt.userIDs, tt.msg); !errors.Is(err, tt.want) {
 				t.Fatalf("error %v, want %v", err, tt.want)
 			}
@@ -609,8 +709,7 @@ func TestSendWorkNotificationChecksBeforeSending(t *testing.T) {
 }
 
 func TestSendWorkNotification(t *testing.T) {
-	clock := newClock()
-	srv, c := setup(t, dingtalktest.Options{AgentID: 836390886, Now: clock.Now}, dingtalk.Config{Now: clock.Now})
+	srv, c, clock := setup(t, dingtalktest.Options{AgentID: 836390886}, dingtalk.Config{})
 	recipients := make([]string, 100)
 	for i := range recipients {
 		recipients[i] = fmt.Sprintf("user%d", i)

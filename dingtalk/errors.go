@@ -17,7 +17,31 @@ var (
 	ErrIPBanned = errors.New("dingtalk: egress IP banned by DingTalk")
 	// ErrInvalidPageSize is returned by ListUsers for a size outside 1..100.
 	ErrInvalidPageSize = errors.New("dingtalk: page size must be between 1 and 100")
+	// ErrOutcomeUnknown matches (errors.Is) every *OutcomeUnknownError.
+	ErrOutcomeUnknown = errors.New("dingtalk: outcome of the send is unknown")
 )
+
+// OutcomeUnknownError means a work notification may or may not have been taken by
+// DingTalk: the request may have reached it, but no answer saying either way came back
+// (a timeout or a dropped connection after the request went out, an HTTP error status
+// from something in between, an answer that cannot be read). The client never repeats
+// such a send, since a repeat could deliver the message twice; what to do is the
+// caller's decision, made with what it has recorded.
+type OutcomeUnknownError struct {
+	API string // short API name, "message.asyncsend_v2"
+	Err error  // what went wrong
+}
+
+// Error says the outcome is unknown and why.
+func (e *OutcomeUnknownError) Error() string {
+	return fmt.Sprintf("dingtalk %s: outcome unknown, the send may have been taken: %v", e.API, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *OutcomeUnknownError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrOutcomeUnknown) true.
+func (e *OutcomeUnknownError) Is(target error) bool { return target == ErrOutcomeUnknown }
 
 // Error is a DingTalk answer with a non-zero errcode.
 type Error struct {
@@ -79,7 +103,9 @@ func hasCode(err error, codes ...int) bool {
 	return false
 }
 
-// isTransientCode reports the codes that go away by themselves: system busy and throttling.
+// isTransientCode reports the codes that go away by themselves: system busy and
+// throttling. They also say the call was not taken, which makes them safe to retry for
+// the send too. (90020, the monthly quota, does not go away by itself.)
 func isTransientCode(code int) bool {
 	switch {
 	case code == -1, code == 90001, code == 90002, code == 90017, code == 90018:

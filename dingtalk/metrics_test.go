@@ -11,7 +11,7 @@ import (
 
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	_, c := setup(t, dingtalktest.Options{}, dingtalk.Config{Metrics: dingtalk.NewMetrics(reg)})
+	_, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{Metrics: dingtalk.NewMetrics(reg)})
 	if _, err := c.GetUser(t.Context(), "alice"); err != nil {
 		t.Fatal(err)
 	}

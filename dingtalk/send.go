@@ -12,6 +12,13 @@ import (
 //
 // Success means DingTalk accepted the task, not that anyone received it: over-limit and
 // duplicate messages are dropped silently and only show up in getsendresult.
+//
+// A send is not idempotent, so it is retried only when it provably did not reach
+// DingTalk (the connection could not be opened; HTTP 429) or DingTalk answered that it
+// did not take it (busy, throttled: -1, 900xx; a rejected token is replaced and the send
+// retried once). When the request may have reached DingTalk but no clear answer came
+// back, the error is an *OutcomeUnknownError (errors.Is ErrOutcomeUnknown) and the send
+// is not repeated.
 func (c *Client) SendWorkNotification(ctx context.Context, userIDs []string, msg Message) (taskID int64, err error) {
 	switch {
 	case len(userIDs) == 0:

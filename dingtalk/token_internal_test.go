@@ -10,7 +10,7 @@ import (
 // narrow to provoke from outside, so the re-check is tested directly.
 func TestRefreshTokenReusesTokenCachedMeanwhile(t *testing.T) {
 	c := New(Config{Endpoints: EndpointsAt("http://127.0.0.1:1"), Logger: slog.New(slog.DiscardHandler)})
-	c.token, c.refreshAt = "cached", c.now().Add(time.Hour)
+	c.token, c.refreshAt = "cached", c.clock.Now().Add(time.Hour)
 
 	tok, err := c.refreshToken(t.Context())
 	if err != nil || tok != "cached" {

@@ -24,7 +24,7 @@ func TestIsTransient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, c := setup(t, dingtalktest.Options{}, dingtalk.Config{MaxRetries: -1})
+			srv, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{MaxRetries: -1})
 			srv.InjectError("v2/department/listsub", tt.inject, 1)
 			_, err := c.ListSubDepartments(t.Context(), 1)
 			if err == nil || dingtalk.IsTransient(err) != tt.want {
@@ -37,7 +37,7 @@ func TestIsTransient(t *testing.T) {
 			http.Error(w, "bad gateway", http.StatusBadGateway)
 		}))
 		t.Cleanup(down.Close)
-		_, c := setup(t, dingtalktest.Options{}, dingtalk.Config{MaxRetries: -1, Endpoints: dingtalk.EndpointsAt(down.URL)})
+		_, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{MaxRetries: -1, Endpoints: dingtalk.EndpointsAt(down.URL)})
 		if _, err := c.Token(t.Context()); !dingtalk.IsTransient(err) {
 			t.Errorf("IsTransient(%v) = false, want true", err)
 		}

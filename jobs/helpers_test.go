@@ -22,11 +22,11 @@ const waitTimeout = 5 * time.Second
 // startTime is when the fake clocks start: on the hour, as the worst case for DingTalk.
 func startTime() time.Time { return time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC) }
 
-// Events the fake org syncs emit when a sync starts, and when one held at the gate is
-// stopped by its context.
+// Events the test jobs emit when a run starts, and when one held at the gate is stopped
+// by its context.
 const (
-	evEntered   = "sync entered"
-	evCancelled = "sync cancelled"
+	evEntered   = "run entered"
+	evCancelled = "run cancelled"
 )
 
 // recorder is a slog handler that turns the scheduler's messages about how a tick ended
@@ -121,30 +121,7 @@ func (h recordHandler) Handle(_ context.Context, rec slog.Record) error {
 func (h recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h recordHandler) WithGroup(string) slog.Handler      { return h }
 
-// fakeSettings is a SettingsSource whose settings a test changes while the scheduler runs.
-type fakeSettings struct {
-	mu  sync.Mutex
-	set models.Settings
-	err error
-}
-
-func enabledEvery(minutes int) *fakeSettings {
-	return &fakeSettings{set: models.Settings{Enabled: true, SyncIntervalMinutes: minutes}}
-}
-
-func (f *fakeSettings) Load(context.Context) (models.Settings, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.set, f.err
-}
-
-func (f *fakeSettings) change(fn func(*models.Settings)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(&f.set)
-}
-
-// gate counts the syncs running at once, emits evEntered when one starts and, while
+// gate counts the runs going at once, emits evEntered when one starts and, while
 // holding, keeps each one running until the test opens the gate for it.
 type gate struct {
 	rec        *recorder
@@ -178,99 +155,71 @@ func (g *gate) pass(ctx context.Context) error {
 	}
 }
 
-// open lets one held sync finish.
+// open lets one held run finish.
 func (g *gate) open(t testing.TB) {
 	t.Helper()
 	select {
 	case g.release <- struct{}{}:
 	case <-time.After(waitTimeout):
-		t.Fatalf("no sync waiting at the gate")
+		t.Fatalf("no run waiting at the gate")
 	}
 }
 
-// memOrg is an OrgSync that remembers its scheduled syncs in memory.
-type memOrg struct {
+// recordedJob is a job that remembers when it started and passes through its gate.
+type recordedJob struct {
 	clock clockwork.Clock
-	gate  *gate // nil: syncs return at once
+	gate  *gate
 
-	mu              sync.Mutex
-	last            time.Time
-	starts          []time.Time
-	lastErr, runErr error
+	mu     sync.Mutex
+	starts []time.Time
 }
 
-func (o *memOrg) LastScheduledFullSync(context.Context) (time.Time, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.last, o.lastErr
+func (j *recordedJob) run(ctx context.Context) error {
+	j.mu.Lock()
+	j.starts = append(j.starts, j.clock.Now())
+	j.mu.Unlock()
+	return j.gate.pass(ctx)
 }
 
-func (o *memOrg) RunScheduledFullSync(ctx context.Context) error {
-	now := o.clock.Now()
-	o.mu.Lock()
-	o.last = now
-	o.starts = append(o.starts, now)
-	err := o.runErr
-	o.mu.Unlock()
-	if o.gate != nil {
-		if err := o.gate.pass(ctx); err != nil {
-			return err
-		}
-	}
-	return err
+func (j *recordedJob) runStarts() []time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]time.Time(nil), j.starts...)
 }
 
-func (o *memOrg) runStarts() []time.Time {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]time.Time(nil), o.starts...)
-}
+// testJob is the name of the job the tests register.
+const testJob = "test-job"
 
-// scheduledSync is a test table standing in for sync_runs, so that replicas on separate
-// connections see each other's syncs through the database as the real service does.
-type scheduledSync struct {
+// scheduledRun is a test table of the job's runs, so that replicas on separate
+// connections see each other's runs through the database.
+type scheduledRun struct {
 	ID        uint      `gorm:"column:id;primaryKey"`
 	Instance  string    `gorm:"column:instance;size:50;not null"`
 	StartedAt time.Time `gorm:"column:started_at;not null"`
 }
 
-func (scheduledSync) TableName() string { return "test_scheduled_syncs" }
+func (scheduledRun) TableName() string { return "test_scheduled_runs" }
 
-// dbOrg is an OrgSync on the test_scheduled_syncs table; like the real service it
-// records a sync when it starts.
-type dbOrg struct {
-	db       *gorm.DB
-	clock    clockwork.Clock
-	instance string
-	gate     *gate
+// dbJob is a job that records its run in test_scheduled_runs, then passes its gate.
+func dbJob(db *gorm.DB, clock clockwork.Clock, instance string, g *gate) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := db.WithContext(ctx).Create(&scheduledRun{Instance: instance, StartedAt: clock.Now().UTC()}).Error; err != nil {
+			return err
+		}
+		return g.pass(ctx)
+	}
 }
 
-func (o *dbOrg) LastScheduledFullSync(ctx context.Context) (time.Time, error) {
-	var runs []scheduledSync
-	if err := o.db.WithContext(ctx).Order("started_at DESC").Limit(1).Find(&runs).Error; err != nil {
-		return time.Time{}, err
-	}
-	if len(runs) == 0 {
-		return time.Time{}, nil
-	}
-	return runs[0].StartedAt, nil
-}
-
-func (o *dbOrg) RunScheduledFullSync(ctx context.Context) error {
-	now := o.clock.Now().UTC()
-	if err := o.db.WithContext(ctx).Create(&scheduledSync{Instance: o.instance, StartedAt: now}).Error; err != nil {
-		return err
-	}
-	return o.gate.pass(ctx)
-}
-
-// startScheduler builds and starts a Scheduler ticking every minute on clock, shut down
-// when the test ends (before its database is closed).
-func startScheduler(t *testing.T, db *gorm.DB, settings SettingsSource, org OrgSync, clock clockwork.Clock, rec *recorder, name string) {
+// startScheduler builds and starts a Scheduler with fn registered as testJob every
+// minute on clock, shut down when the test ends (before its database is closed).
+func startScheduler(t *testing.T, db *gorm.DB, fn func(context.Context) error, clock clockwork.Clock, rec *recorder, name string) *Scheduler {
 	t.Helper()
-	s, err := New(locks(db), settings, org, Options{Logger: rec.logger(), Clock: clock, Tick: time.Minute, InstanceName: name})
+	s, err := New(locks(db), Options{Logger: rec.logger(), Clock: clock, InstanceName: name})
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if err := s.Register(testJob, time.Minute, fn); err != nil {
+		t.Fatalf("Register: %v", err)
 	}
 	s.Start()
 	t.Cleanup(func() {
@@ -278,6 +227,7 @@ func startScheduler(t *testing.T, db *gorm.DB, settings SettingsSource, org OrgS
 			t.Errorf("Shutdown: %v", err)
 		}
 	})
+	return s
 }
 
 // lag is how far past a tick's time the tests move the fake clock, as a real clock always
@@ -295,32 +245,6 @@ func advance(t testing.TB, clock *clockwork.FakeClock, waiters int, d time.Durat
 		t.Fatalf("waiting for %d timers on the fake clock: %v", waiters, err)
 	}
 	clock.Advance(d)
-}
-
-// handledTick moves the clock on a tick at a time until a tick is handled rather than
-// skipped, and returns that tick's first event.
-//
-// A tick is skipped when it comes while gocron is still returning from the previous run,
-// after the run's last event: with a fake clock the test can be that quick, and gocron
-// signals nothing once it is done. So after a skip, and only then, the test gives it some
-// real time before the next tick.
-func handledTick(t testing.TB, clock *clockwork.FakeClock, rec *recorder) string {
-	t.Helper()
-	for i := range 8 {
-		advance(t, clock, 1, time.Minute)
-		ev := rec.next(t)
-		if ev != msgTickSkipped {
-			return ev
-		}
-		letGocronCatchUp(i)
-	}
-	rec.fatalf(t, "eight ticks in a row skipped")
-	return ""
-}
-
-// letGocronCatchUp waits a little real time, longer after each of retry consecutive skips.
-func letGocronCatchUp(retry int) {
-	time.Sleep(time.Millisecond << retry)
 }
 
 // openDB opens (and migrates) the database at dsn, closed when the test ends.

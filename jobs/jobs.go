@@ -1,10 +1,12 @@
-// Package jobs runs the periodic background jobs (the scheduled org sync, and later the
-// outbox dispatch and retention) on a gocron scheduler. Job bodies call services; what a
-// job does lives in those services, when it runs lives here.
+// Package jobs runs dingfluence's background work: periodic jobs on a gocron scheduler
+// (the scheduled org sync, retention), and continuous workers beside it (Workers). Job
+// and worker bodies call services; what they do lives in those services, when and how
+// often they run lives here.
 //
 // Every replica runs a Scheduler on the shared database. Each job wakes up every tick,
 // takes its lease in the job_locks table for the length of the run, so that one replica at
-// a time runs it, and decides from the database whether there is work due.
+// a time runs it, and decides from the database whether there is work due. Leases run out
+// by the database's clock, so replicas whose clocks disagree still agree on them.
 package jobs
 
 import (
@@ -13,56 +15,25 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
-
-	"github.com/dingfluence/dingfluence/models"
 )
-
-// SettingsSource loads the current settings; settings.Service implements it.
-type SettingsSource interface {
-	Load(ctx context.Context) (models.Settings, error)
-}
-
-// OrgSync is what the scheduled org sync needs from the org sync service.
-type OrgSync interface {
-	// LastScheduledFullSync returns when the newest scheduled full sync started, whether
-	// it is still running, finished or failed (zero time if there was none).
-	LastScheduledFullSync(ctx context.Context) (time.Time, error)
-	// RunScheduledFullSync runs a full sync to completion as trigger "schedule".
-	RunScheduledFullSync(ctx context.Context) error
-}
-
-// SessionSweeper removes expired sign-in sessions; models.Store implements it.
-type SessionSweeper interface {
-	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
-}
 
 // Options tune a Scheduler; the zero value is ready for production.
 type Options struct {
-	// Sessions, when set, gets a retention job that removes expired sessions every
-	// RetentionEvery.
-	Sessions SessionSweeper
-	// RetentionEvery is the period of the retention job; 0 means 30 minutes.
-	RetentionEvery time.Duration
 	// Logger receives job failures and, at debug level, how each tick ended; nil discards.
 	Logger *slog.Logger
-	// Clock drives the schedule and the lock leases; nil means the real clock.
+	// Clock drives the ticks and the lease renewals; nil means the real clock. (When a
+	// lease runs out is the database's clock's business.)
 	Clock clockwork.Clock
-	// Tick is how often each job wakes up to check for work; 0 means a minute.
-	Tick time.Duration
 	// InstanceName identifies this replica in job_locks; empty means the host name.
 	InstanceName string
 }
-
-// Job names, also their keys in job_locks.
-const (
-	jobOrgSync   = "org-sync"
-	jobRetention = "retention"
-)
 
 // tickOffset moves every tick off the full minute: DingTalk asks callers not to run
 // scheduled jobs exactly on the hour, when everyone else's cron fires.
@@ -74,36 +45,40 @@ const (
 	msgLockHeld    = "job tick skipped: lock held by another instance"
 )
 
-// Scheduler runs the periodic jobs. Build it with New, then Start it; Shutdown stops it.
+// Scheduler runs the periodic jobs. Build it with New, Register the jobs, then Start it;
+// Shutdown stops it.
 type Scheduler struct {
 	cron   gocron.Scheduler
 	locker *locker
+	clock  clockwork.Clock
 	log    *slog.Logger
+
+	mu    sync.Mutex
+	names map[string]bool
 }
 
 // job is one periodic job: its name (also its lock key), how often it wakes up, and
-// what it does then. Adding a job is its dependency in New's parameters and one entry in
-// New's list.
+// what it does then.
 type job struct {
 	name  string
 	every time.Duration
 	run   func(ctx context.Context) error
+	// running is set for the length of a tick's run on this replica; a tick that finds
+	// it set is skipped rather than queued behind the run.
+	running atomic.Bool
 }
 
 // New builds a Scheduler whose jobs take their leases in locks (the job_locks table).
 // Nothing runs until Start.
-func New(locks LockStore, settings SettingsSource, org OrgSync, opts Options) (*Scheduler, error) {
-	if locks == nil || settings == nil || org == nil {
-		return nil, errors.New("jobs: New needs a lock store, a settings source and an org sync")
+func New(locks LockStore, opts Options) (*Scheduler, error) {
+	if locks == nil {
+		return nil, errors.New("jobs: New needs a lock store")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Clock == nil {
 		opts.Clock = clockwork.NewRealClock()
-	}
-	if opts.Tick <= 0 {
-		opts.Tick = time.Minute
 	}
 	if opts.InstanceName == "" {
 		host, err := os.Hostname()
@@ -118,43 +93,45 @@ func New(locks LockStore, settings SettingsSource, org OrgSync, opts Options) (*
 		gocron.WithClock(opts.Clock),
 		gocron.WithLocation(time.UTC),
 		gocron.WithLogger(log),
-		gocron.WithMonitor(skipLogger{log}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("jobs: new scheduler: %w", err)
 	}
-	orgSync := orgSyncJob{settings: settings, org: org, clock: opts.Clock, slack: opts.Tick / 2,
-		log: log.With(slog.String("job", jobOrgSync))}
-	s := &Scheduler{cron: cron, locker: newLocker(locks, opts.Clock, opts.InstanceName, log), log: log}
-	jobs := []job{{name: jobOrgSync, every: opts.Tick, run: orgSync.run}}
-	if opts.Sessions != nil {
-		if opts.RetentionEvery <= 0 {
-			opts.RetentionEvery = 30 * time.Minute
-		}
-		retention := retentionJob{sessions: opts.Sessions, clock: opts.Clock, log: log.With(slog.String("job", jobRetention))}
-		jobs = append(jobs, job{name: jobRetention, every: opts.RetentionEvery, run: retention.run})
-	}
-	for _, j := range jobs {
-		if err := s.add(j, opts.Clock.Now()); err != nil {
-			_ = cron.Shutdown()
-			return nil, err
-		}
-	}
-	return s, nil
+	return &Scheduler{
+		cron:   cron,
+		locker: newLocker(locks, opts.Clock, opts.InstanceName, log),
+		clock:  opts.Clock,
+		log:    log,
+		names:  map[string]bool{},
+	}, nil
 }
 
-// add registers j to run every j.every, never overlapping itself, from the first tick
-// after now.
-func (s *Scheduler) add(j job, now time.Time) error {
+// Register adds a job named name (also its key in job_locks) that wakes up every
+// `every`, on ticks common to all replicas, and runs fn under the job's lease: on one
+// replica at a time, never beside itself. fn's context ends when the lease is lost or
+// the scheduler shuts down. fn decides itself whether there is work due; an error is
+// logged and the job runs again at the next tick.
+func (s *Scheduler) Register(name string, every time.Duration, fn func(ctx context.Context) error) error {
+	switch {
+	case name == "":
+		return errors.New("jobs: a job needs a name")
+	case every <= 0:
+		return fmt.Errorf("jobs: job %s: period %v is not positive", name, every)
+	case fn == nil:
+		return fmt.Errorf("jobs: job %s has no function", name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.names[name] {
+		return fmt.Errorf("jobs: job %s is registered twice", name)
+	}
+	j := &job{name: name, every: every, run: fn}
 	log := s.log.With(slog.String("job", j.name))
 	_, err := s.cron.NewJob(
 		gocron.DurationJob(j.every),
 		gocron.NewTask(func(ctx context.Context) error { return s.runTick(ctx, j) }),
 		gocron.WithName(j.name),
-		// A run still going when the next tick comes makes that tick a no-op, rather than
-		// queueing runs up behind it.
-		gocron.WithSingletonMode(gocron.LimitModeReschedule),
-		gocron.WithStartAt(gocron.WithStartDateTime(firstTick(now, j.every))),
+		gocron.WithStartAt(gocron.WithStartDateTime(firstTick(s.clock.Now(), j.every))),
 		// Having a panic listener makes gocron recover the panic instead of crashing the app.
 		gocron.WithEventListeners(gocron.AfterJobRunsWithPanic(func(_ uuid.UUID, _ string, v any) {
 			log.LogAttrs(context.Background(), slog.LevelError, "job panicked", slog.Any("panic", v))
@@ -163,23 +140,41 @@ func (s *Scheduler) add(j job, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("jobs: register %s: %w", j.name, err)
 	}
+	s.names[name] = true
 	return nil
 }
 
-// runTick runs j under its lock, or does nothing if another replica holds the lock.
-func (s *Scheduler) runTick(ctx context.Context, j job) error {
+// runTick runs j under its lock, or does nothing if its previous run is still going
+// here, or another replica holds the lock.
+//
+// The guard against overlapping runs is ours rather than gocron's singleton mode: it is
+// cleared before the tick's last message, so a tick that comes after that message is
+// never skipped, which keeps the scheduler's tests free of waits for gocron.
+func (s *Scheduler) runTick(ctx context.Context, j *job) error {
 	log := s.log.With(slog.String("job", j.name))
-	held, err := s.locker.Lock(ctx, j.name)
-	if errors.Is(err, errLockHeld) {
-		log.Debug(msgLockHeld)
+	if !j.running.CompareAndSwap(false, true) {
+		log.Debug(msgTickSkipped)
 		return nil
 	}
+	held, err := s.locker.Lock(ctx, j.name)
 	if err != nil {
+		j.running.Store(false)
+		if errors.Is(err, errLockHeld) {
+			log.Debug(msgLockHeld)
+			return nil
+		}
 		log.LogAttrs(ctx, slog.LevelWarn, "job tick skipped: cannot take its lock", slog.Any("error", err))
 		return err
 	}
-	defer func() { _ = held.Unlock(ctx) }() // Unlock logs its own failure
-	if err := j.run(held.ctx); err != nil {
+	err = func() error {
+		// Deferred, so that a panicking run (recovered by gocron) still frees both.
+		defer func() {
+			j.running.Store(false)
+			_ = held.Unlock(ctx) // Unlock logs its own failure
+		}()
+		return j.run(held.ctx)
+	}()
+	if err != nil {
 		level := slog.LevelError
 		if ctx.Err() != nil {
 			level = slog.LevelInfo // stopped by Shutdown: expected, not a failure
@@ -199,18 +194,6 @@ func firstTick(now time.Time, every time.Duration) time.Time {
 	}
 	return t
 }
-
-// skipLogger is a gocron.Monitor that logs the ticks singleton mode skipped because the
-// job's previous run was still going.
-type skipLogger struct{ log *slog.Logger }
-
-func (m skipLogger) IncrementJob(_ uuid.UUID, name string, _ []string, status gocron.JobStatus) {
-	if status == gocron.SingletonRescheduled {
-		m.log.Debug(msgTickSkipped, slog.String("job", name))
-	}
-}
-
-func (skipLogger) RecordJobTiming(time.Time, time.Time, uuid.UUID, string, []string) {}
 
 // Start starts running the jobs in the background.
 func (s *Scheduler) Start() {

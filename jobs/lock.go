@@ -14,9 +14,9 @@ import (
 )
 
 // A job's lock is a lease: one row per job in job_locks naming the replica that holds it
-// and until when. The holder renews it every lockTTL/3 for as long as the run lasts, so
-// a run of any length keeps it, while a replica that dies mid-run blocks the job for at
-// most lockTTL. (gocron-gorm-lock was not used: it inserts one row per job and time
+// and until when, by the database's clock. The holder renews it every lockTTL/3 (by its
+// own clock) for as long as the run lasts, so a run of any length keeps it, while a
+// replica that dies mid-run blocks the job for at most lockTTL. (gocron-gorm-lock was not used: it inserts one row per job and time
 // bucket, which deduplicates replicas firing in the same second but holds nothing for
 // the length of a run, so a sync longer than its interval could start again elsewhere.)
 const lockTTL = 2 * time.Minute
@@ -33,10 +33,11 @@ const (
 // errLockHeld is what Lock returns when another replica holds a live lease.
 var errLockHeld = errors.New("job lock held by another instance")
 
-// LockStore keeps the job leases; models.Store implements it.
+// LockStore keeps the job leases, timing them by the database's clock; models.Store
+// implements it.
 type LockStore interface {
-	AcquireJobLock(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
-	RenewJobLock(ctx context.Context, name, owner string, until time.Time) (bool, error)
+	AcquireJobLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	RenewJobLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	ReleaseJobLock(ctx context.Context, name, owner string) (bool, error)
 }
 
@@ -66,16 +67,10 @@ func newLocker(store LockStore, clock clockwork.Clock, instance string, log *slo
 	}
 }
 
-// now is the clock's time as DATETIME(3) stores it, so what is written compares
-// consistently with what is read back.
-func (l *locker) now() time.Time {
-	return l.clock.Now().UTC().Truncate(time.Millisecond)
-}
-
 // Lock takes the lease on key, or returns errLockHeld if another replica holds it. The
 // run goes on the lease's Context, derived from ctx.
 func (l *locker) Lock(ctx context.Context, key string) (*lease, error) {
-	ok, err := l.acquire(ctx, key, l.now())
+	ok, err := l.store.AcquireJobLock(ctx, key, l.owner, l.ttl)
 	if err != nil {
 		return nil, fmt.Errorf("lock job %s: %w", key, err)
 	}
@@ -95,11 +90,6 @@ func (l *locker) Lock(ctx context.Context, key string) (*lease, error) {
 	}
 	go ls.renewLoop()
 	return ls, nil
-}
-
-// acquire takes key's lease if it has run out.
-func (l *locker) acquire(ctx context.Context, key string, now time.Time) (bool, error) {
-	return l.store.AcquireJobLock(ctx, key, l.owner, now, now.Add(l.ttl))
 }
 
 // lease is a held lock.
@@ -135,7 +125,7 @@ func (ls *lease) renew() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), lockDBTimeout)
 	defer cancel()
 	l := ls.locker
-	held, err := l.store.RenewJobLock(ctx, ls.key, l.owner, l.now().Add(l.ttl))
+	held, err := l.store.RenewJobLock(ctx, ls.key, l.owner, l.ttl)
 	switch {
 	case err != nil:
 		// Keep trying: the lease has 2/3 of lockTTL left before another replica may take it.

@@ -3,14 +3,19 @@ package jobs
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 	"gorm.io/gorm"
 
+	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/models/modelstest"
 )
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestLockLease(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
@@ -91,13 +96,41 @@ func TestLockLease(t *testing.T) {
 			}
 		})
 
+		// setUntil moves the lease on key to end d from the database's now.
+		setUntil := func(t *testing.T, key string, d time.Duration) {
+			t.Helper()
+			now, err := models.NewStore(db, nil).DBNow(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Model(&models.JobLock{}).Where("name = ?", key).Update("locked_until", now.Add(d)).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		leaseEnd := func(t *testing.T, key string) time.Time {
+			t.Helper()
+			var l models.JobLock
+			if err := db.Where("name = ?", key).Take(&l).Error; err != nil {
+				t.Fatal(err)
+			}
+			return l.LockedUntil
+		}
+
 		t.Run("a live holder renews its lease", func(t *testing.T) {
 			clock, rec, ls := newLockers(2)
 			a, b := ls[0], ls[1]
 			held := lock(t, a, "renew")
-			for range 4 { // to 4/3 of the lease: it would have run out without renewal
+			for range 3 {
+				setUntil(t, "renew", time.Second) // about to run out
 				advance(t, clock, 1, lockTTL/3)
 				rec.expect(t, msgLockRenewed)
+				now, err := models.NewStore(db, nil).DBNow(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if end := leaseEnd(t, "renew"); end.Before(now.Add(lockTTL - time.Minute)) {
+					t.Fatalf("renewed lease ends %v, want about %v after %v", end, lockTTL, now)
+				}
 			}
 			refused(t, b, "renew")
 			unlock(t, held)
@@ -106,17 +139,27 @@ func TestLockLease(t *testing.T) {
 		})
 
 		t.Run("a dead holder's lease is taken over once it runs out", func(t *testing.T) {
-			clock, _, ls := newLockers(3)
+			_, _, ls := newLockers(3)
 			a, b, c := ls[0], ls[1], ls[2]
 			held := lock(t, a, "expire")
 			held.stopRenewing() // a hangs or dies mid-run
-			clock.Advance(lockTTL - 1)
+			setUntil(t, "expire", time.Second)
 			refused(t, b, "expire")
-			clock.Advance(1)
+			setUntil(t, "expire", -time.Millisecond)
 			taken := lock(t, b, "expire")
 			unlock(t, held) // a wakes up: its late unlock must not free b's lease
 			refused(t, c, "expire")
 			unlock(t, taken)
+		})
+
+		t.Run("a replica whose clock runs ahead or behind does not change when a lease runs out", func(t *testing.T) {
+			clock, _, ls := newLockers(1)
+			held := lock(t, ls[0], "skew")
+			for _, skew := range []time.Duration{time.Hour, 24 * time.Hour, -time.Hour} {
+				skewed := newLocker(locks(db), clockwork.NewFakeClockAt(clock.Now().Add(skew)), "skewed", slogDiscard())
+				refused(t, skewed, "skew")
+			}
+			unlock(t, held)
 		})
 	})
 }

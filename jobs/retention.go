@@ -4,24 +4,34 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jonboulle/clockwork"
 )
 
-// retentionJob deletes what has outlived its use: for now, expired sign-in sessions.
-type retentionJob struct {
-	sessions SessionSweeper
-	clock    clockwork.Clock
-	log      *slog.Logger
+// SessionSweeper removes expired sign-in sessions; models.Store implements it.
+type SessionSweeper interface {
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
 }
 
-func (j retentionJob) run(ctx context.Context) error {
-	n, err := j.sessions.DeleteExpiredSessions(ctx, j.clock.Now())
-	if err != nil {
-		return fmt.Errorf("retention: %w", err)
+// Retention returns the retention job, to Register: it deletes what has outlived its use,
+// for now expired sign-in sessions. Their expiry is written by the replica that served
+// the sign-in, on its own clock, so this job compares by clock too (nil: the real one).
+func Retention(sessions SessionSweeper, clock clockwork.Clock, log *slog.Logger) func(ctx context.Context) error {
+	if clock == nil {
+		clock = clockwork.NewRealClock()
 	}
-	if n > 0 {
-		j.log.LogAttrs(ctx, slog.LevelInfo, "expired sessions removed", slog.Int64("count", n))
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	return nil
+	return func(ctx context.Context) error {
+		n, err := sessions.DeleteExpiredSessions(ctx, clock.Now())
+		if err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		if n > 0 {
+			log.LogAttrs(ctx, slog.LevelInfo, "expired sessions removed", slog.Int64("count", n))
+		}
+		return nil
+	}
 }

@@ -21,52 +21,37 @@ func (s sweeper) DeleteExpiredSessions(_ context.Context, now time.Time) (int64,
 
 func TestRetentionRemovesExpiredSessionsPeriodically(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		const every = 30 * time.Minute
 		clock := clockwork.NewFakeClockAt(startTime())
-		rec := newRecorder(msgLockReleased, msgTickSkipped)
+		rec := newRecorder(msgLockReleased)
 		sw := sweeper{calls: make(chan time.Time, 10)}
-		// Both jobs tick every 30 minutes, so they fire together and the test can wait
-		// for both ticks to be handled before moving the clock on.
-		s, err := New(locks(db), &fakeSettings{}, &memOrg{clock: clock}, Options{
-			Logger: rec.logger(), Clock: clock, Tick: 30 * time.Minute,
-			Sessions: sw, RetentionEvery: 30 * time.Minute,
-		})
+		s, err := New(locks(db), Options{Logger: rec.logger(), Clock: clock})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Register("retention", every, Retention(sw, clock, rec.logger())); err != nil {
 			t.Fatal(err)
 		}
 		s.Start()
 		t.Cleanup(func() { _ = s.Shutdown() })
 
-		// tick moves the clock by d and waits until both jobs have handled that tick:
-		// run and released their lock, or skipped it (see handledTick).
-		tick := func(d time.Duration) {
-			t.Helper()
-			advance(t, clock, 2, d)
-			for range 2 {
-				if ev := rec.next(t); ev != msgLockReleased && ev != msgTickSkipped {
-					rec.fatalf(t, "unexpected event %q", ev)
-				}
-			}
-		}
 		first := startTime().Add(tickOffset + lag)
-		tick(tickOffset + lag)
-		if len(sw.calls) != 1 || !(<-sw.calls).Equal(first) {
-			t.Fatalf("no sweep at the first tick, %v", first)
-		}
-		// The next sweep comes a whole period later (a tick may be skipped when the fake
-		// clock outruns gocron's bookkeeping; then the one after).
-		for i := range 8 {
-			letGocronCatchUp(i)
-			tick(30 * time.Minute)
+		for i := range 3 {
+			if i == 0 {
+				advance(t, clock, 1, tickOffset+lag)
+			} else {
+				advance(t, clock, 1, every)
+			}
+			rec.expect(t, msgLockReleased)
 			select {
 			case got := <-sw.calls:
-				if since := got.Sub(first); since < 30*time.Minute || since%(30*time.Minute) != 0 {
-					t.Fatalf("swept at %v, not a whole period after %v", got, first)
+				if want := first.Add(time.Duration(i) * every); !got.Equal(want) {
+					t.Errorf("sweep %d removed sessions expired before %v, want %v", i+1, got, want)
 				}
-				rec.checkNoProblems(t)
-				return
 			default:
+				rec.fatalf(t, "tick %d released the lock without sweeping", i+1)
 			}
 		}
-		t.Fatal("no second sweep in eight periods")
+		rec.checkNoProblems(t)
 	})
 }

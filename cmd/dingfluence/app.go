@@ -35,8 +35,16 @@ type App struct {
 	db        *gorm.DB
 	orgSync   *orgsync.Service
 	scheduler *jobs.Scheduler
+	workers   *jobs.Workers
 	logger    *slog.Logger
 }
+
+// Background job periods. The org-sync job only checks whether a sync is due, so it
+// ticks often; the interval itself is a setting.
+const (
+	orgSyncTick     = time.Minute
+	retentionPeriod = 30 * time.Minute
+)
 
 // newApp opens the database and builds the services and routes. Anything it
 // must tell the operator once (a generated admin password) goes to notice.
@@ -113,10 +121,12 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	if err := orgSync.Recover(ctx); err != nil {
 		return nil, err
 	}
-	scheduler, err := jobs.New(store, settingsService, orgSync, jobs.Options{Logger: logger, Sessions: store})
+	scheduler, err := newScheduler(store, settingsService, orgSync, logger)
 	if err != nil {
-		return nil, fmt.Errorf("scheduler: %w", err)
+		return nil, err
 	}
+	// Continuous workers (the notification dispatcher) are added here with workers.Go.
+	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
 
 	bundle, err := locale.NewBundle()
 	if err != nil {
@@ -142,7 +152,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		SecureCookies: cfg.secureCookies(),
 		MetricsToken:  cfg.MetricsToken,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, scheduler: scheduler, logger: logger}, nil
+	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, scheduler: scheduler, workers: workers, logger: logger}, nil
 }
 
 // clientIPExtractor says where a request's client address comes from. With
@@ -167,15 +177,41 @@ func clientIPExtractor(cfg Config) (echo.IPExtractor, error) {
 	return echo.ExtractIPFromXFFHeader(opts...), nil
 }
 
-// StartJobs starts the periodic jobs (scheduled org sync). Tests that drive
-// syncs by hand leave them off.
-func (a *App) StartJobs() { a.scheduler.Start() }
+// newScheduler builds the scheduler with the periodic jobs: the scheduled org sync
+// (which decides itself whether a sync is due) and retention.
+func newScheduler(store *models.Store, settings orgsync.SettingsSource, orgSync *orgsync.Service, logger *slog.Logger) (*jobs.Scheduler, error) {
+	scheduler, err := jobs.New(store, jobs.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	schedule := orgsync.Schedule{Settings: settings, Slack: orgSyncTick / 2}
+	err = errors.Join(
+		scheduler.Register("org-sync", orgSyncTick, func(ctx context.Context) error {
+			_, err := orgSync.RunScheduledSyncIfDue(ctx, schedule)
+			return err
+		}),
+		scheduler.Register("retention", retentionPeriod, jobs.Retention(store, nil, logger)),
+	)
+	if err != nil {
+		_ = scheduler.Shutdown()
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	return scheduler, nil
+}
+
+// StartJobs starts the background work: the periodic jobs (scheduled org sync,
+// retention) and the continuous workers. Tests that drive syncs by hand leave them off.
+func (a *App) StartJobs() {
+	a.scheduler.Start()
+	a.workers.Start()
+}
 
 // Close stops background work and releases the database.
 func (a *App) Close() error {
 	if err := a.scheduler.Shutdown(); err != nil {
 		a.logger.Warn("stop scheduler", slog.Any("error", err))
 	}
+	a.workers.Shutdown()
 	a.orgSync.Close()
 	sqlDB, err := a.db.DB()
 	if err != nil {

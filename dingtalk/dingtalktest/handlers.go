@@ -27,14 +27,53 @@ const (
 )
 
 // ServeHTTP answers like oapi.dingtalk.com: always HTTP 200 with a JSON envelope,
-// except for paths outside /gettoken and /topapi/, which get a 404.
+// except for paths outside /gettoken and /topapi/, which get a 404. An injected fault
+// then replaces the answer (see InjectFault).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Read the body before taking the lock so one slow request does not stall the rest.
 	p, token, parseErr := readParams(r)
+	ans, fault := s.answer(r.URL.Path, r.URL.Query(), p, token, parseErr)
+	switch fault {
+	case FaultAcceptThenDrop:
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			panic("dingtalktest: the connection cannot be hijacked to drop it")
+		}
+		conn, _, err := hj.Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+		return
+	case FaultAcceptThenStall:
+		select {
+		case s.stalled <- r.URL.Path:
+		default: // nobody is listening; the stall goes on all the same
+		}
+		select {
+		case <-r.Context().Done(): // the client gave up and closed the connection
+		case <-s.closing:
+		}
+	}
+	if ans.status == http.StatusNotFound {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", ans.contentType)
+	_, _ = w.Write(ans.body)
+}
 
+// reply is an answer ready to be written.
+type reply struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+// answer does the call under the lock and returns its answer, and the fault to apply
+// (0 for none).
+func (s *Server) answer(path string, query url.Values, p params, token string, parseErr error) (reply, Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	path := r.URL.Path
 	s.total++
 	s.calls[path]++
 
@@ -43,18 +82,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(s.ban, "{") {
 			ct = "text/html;charset=UTF-8"
 		}
-		w.Header().Set("Content-Type", ct)
-		_, _ = io.WriteString(w, s.ban)
-		return
+		return reply{http.StatusOK, ct, []byte(s.ban)}, 0
 	}
 	if path == "/gettoken" {
-		body := s.serveToken(path, r.URL.Query())
-		writeJSON(w, tokenContentType, body)
-		return
+		body := s.serveToken(path, query)
+		return jsonReply(tokenContentType, body), s.takeFault(path, body)
 	}
 	if !strings.HasPrefix(path, "/topapi/") {
-		http.NotFound(w, r)
-		return
+		return reply{status: http.StatusNotFound}, 0
 	}
 	body, apiErr := s.serveTopapi(path, p, token, parseErr)
 	if apiErr != nil {
@@ -63,7 +98,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body["errcode"], body["errmsg"] = 0, "ok"
 	}
 	body["request_id"] = requestID()
-	writeJSON(w, topapiContentType, body)
+	return jsonReply(topapiContentType, body), s.takeFault(path, body)
+}
+
+// takeFault uses up one injected fault for path, if the call got as far as being done
+// (an injected or other error answer is written as it is); the caller holds s.mu.
+func (s *Server) takeFault(path string, body map[string]any) Fault {
+	if body["errcode"] != 0 {
+		return 0
+	}
+	for i := range s.faults {
+		f := &s.faults[i]
+		if f.left > 0 && matchAPI(path, f.api) {
+			f.left--
+			return f.fault
+		}
+	}
+	return 0
 }
 
 func (s *Server) serveToken(path string, q url.Values) map[string]any {
@@ -77,7 +128,7 @@ func (s *Server) serveToken(path string, q url.Values) map[string]any {
 	if key != s.opts.AppKey || secret != s.opts.AppSecret {
 		return errorf(40096, "不合法的appKey或appSecret").body()
 	}
-	now := s.opts.Now()
+	now := s.opts.Clock.Now()
 	// DingTalk hands out the same token while it is valid and extends its life.
 	if s.token == "" || !now.Before(s.tokenUntil) {
 		s.token = newToken()
@@ -101,7 +152,7 @@ func (s *Server) serveTopapi(path string, p params, token string, parseErr error
 	switch {
 	case token == "":
 		return nil, errorf(40000, "access_token is blank")
-	case token != s.token || !s.opts.Now().Before(s.tokenUntil):
+	case token != s.token || !s.opts.Clock.Now().Before(s.tokenUntil):
 		return nil, errorf(40014, "不合法的access_token")
 	case parseErr != nil:
 		return nil, errorf(400002, "不合法的参数")
@@ -135,7 +186,7 @@ func (s *Server) route(path string) func(params) (map[string]any, *apiError) {
 // gate applies the per-API QPS window and injected errors; the caller holds s.mu.
 func (s *Server) gate(path string) *apiError {
 	if s.opts.QPS > 0 {
-		now := s.opts.Now()
+		now := s.opts.Clock.Now()
 		times := s.recent[path]
 		for len(times) > 0 && !times[0].After(now.Add(-time.Second)) {
 			times = times[1:]
@@ -362,7 +413,7 @@ func (s *Server) asyncSend(p params) (map[string]any, *apiError) {
 		return nil, errorf(40008, "%s", defaultMsg(40008))
 	}
 	s.nextTask++
-	s.sent = append(s.sent, SentMessage{TaskID: s.nextTask, AgentID: agent, UserIDs: ids, Msg: msg, At: s.opts.Now()})
+	s.sent = append(s.sent, SentMessage{TaskID: s.nextTask, AgentID: agent, UserIDs: ids, Msg: msg, At: s.opts.Clock.Now()})
 	return map[string]any{"task_id": s.nextTask}, nil
 }
 
@@ -569,16 +620,14 @@ func jsonString(s string) json.RawMessage {
 	return b
 }
 
-func writeJSON(w http.ResponseWriter, contentType string, body map[string]any) {
+func jsonReply(contentType string, body map[string]any) reply {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(body); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+		return reply{http.StatusInternalServerError, "text/plain;charset=UTF-8", []byte(err.Error())}
 	}
-	w.Header().Set("Content-Type", contentType)
-	_, _ = w.Write(buf.Bytes())
+	return reply{http.StatusOK, contentType, buf.Bytes()}
 }
 
 func newToken() string {

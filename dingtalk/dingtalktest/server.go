@@ -1,6 +1,6 @@
 // Package dingtalktest runs an in-memory DingTalk over real HTTP for tests: tokens,
-// contacts, work notifications, the documented error shapes, QPS limits, fault injection
-// and an IP ban. Tests point a dingtalk.Client at Server.Endpoints and assert on what
+// contacts, work notifications, the documented error shapes, QPS limits, injected errors
+// and connection faults, and an IP ban. Tests point a dingtalk.Client at Server.Endpoints and assert on what
 // crossed the wire (Calls, Sent).
 package dingtalktest
 
@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/dingfluence/dingfluence/dingtalk"
 )
@@ -31,11 +33,25 @@ const (
 type Options struct {
 	AppKey, AppSecret string
 	AgentID           int64
-	TokenTTL          time.Duration    // 0 → 7200 s
-	QPS               int              // calls per API per sliding second; 0 = unlimited, 20 = DingTalk's limit
-	Now               func() time.Time // nil → time.Now; drives token expiry, the QPS window and SentMessage.At
-	CompanyName       string           // name of the root department
+	TokenTTL          time.Duration   // 0 → 7200 s
+	QPS               int             // calls per API per sliding second; 0 = unlimited, 20 = DingTalk's limit
+	Clock             clockwork.Clock // nil → the real clock; drives token expiry, the QPS window and SentMessage.At
+	CompanyName       string          // name of the root department
 }
+
+// Fault is a way for a call to fail at the connection rather than in DingTalk's answer.
+type Fault int
+
+// Faults, for InjectFault. Both come after DingTalk has done the call: a send is recorded
+// in Sent, as a message DingTalk took and will deliver, which is what makes the caller's
+// outcome unknown.
+const (
+	// FaultAcceptThenDrop closes the connection without an answer.
+	FaultAcceptThenDrop Fault = iota + 1
+	// FaultAcceptThenStall holds the answer until the client gives up on the request
+	// (its timeout or context) or the server closes; each stall is announced on Stalled.
+	FaultAcceptThenStall
+)
 
 // Department is a node of the simulated department tree.
 type Department struct {
@@ -76,13 +92,17 @@ type Server struct {
 	injected   []injection
 	flaky      []flakiness
 	deptFaults map[int64]int // errcode answered to every call about a department
-	ban        string        // body answered to every request while set
+	faults     []faultInjection
+	ban        string // body answered to every request while set
 	calls      map[string]int
 	total      int
 	issued     int
 	sent       []SentMessage
 	nextTask   int64
 	recent     map[string][]time.Time // admitted request times per path, for the QPS window
+	stalled    chan string            // paths of stalled calls, for Stalled
+	closing    chan struct{}          // closed by Close, ends stalls
+	closeOnce  sync.Once
 }
 
 type injection struct {
@@ -96,6 +116,13 @@ type flakiness struct {
 	api   string
 	share float64
 	rng   *rand.Rand
+}
+
+// faultInjection fails the next left calls of api at the connection.
+type faultInjection struct {
+	api   string
+	fault Fault
+	left  int
 }
 
 // New starts a Server. The caller must Close it.
@@ -112,8 +139,8 @@ func New(opts Options) *Server {
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = DefaultTokenTTL
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = clockwork.NewRealClock()
 	}
 	if opts.CompanyName == "" {
 		opts.CompanyName = DefaultCompanyName
@@ -125,6 +152,8 @@ func New(opts Options) *Server {
 		calls:      map[string]int{},
 		recent:     map[string][]time.Time{},
 		deptFaults: map[int64]int{},
+		stalled:    make(chan string, 64),
+		closing:    make(chan struct{}),
 		nextTask:   256271667526, // real task ids are this large; int32 bugs show up at once
 	}
 	s.srv = httptest.NewServer(s)
@@ -145,8 +174,11 @@ func (s *Server) URL() string { return s.srv.URL }
 // Endpoints returns client endpoints that all point at this server.
 func (s *Server) Endpoints() dingtalk.Endpoints { return dingtalk.EndpointsAt(s.srv.URL) }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close ends stalled calls and shuts the server down.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
+	s.srv.Close()
+}
 
 // AppKey returns the app key the server accepts (useful when Options left it empty).
 func (s *Server) AppKey() string { return s.opts.AppKey }
@@ -270,6 +302,19 @@ func (s *Server) HealDepartment(id int64) {
 	defer s.mu.Unlock()
 	delete(s.deptFaults, id)
 }
+
+// InjectFault makes the next `times` calls of api (matched as for InjectError) be done
+// and then fail with fault at the connection. Injected errors come first: a call that
+// answers an injected error is not faulted.
+func (s *Server) InjectFault(api string, fault Fault, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, faultInjection{api: api, fault: fault, left: times})
+}
+
+// Stalled receives the path of each call held by FaultAcceptThenStall once it is held,
+// so a test knows the request has arrived before it lets the client's timeout run out.
+func (s *Server) Stalled() <-chan string { return s.stalled }
 
 // BanIP makes every request answer like DingTalk's egress-IP ban: the "punish" JSON
 // object, or an HTML page when html is true. It lasts until LiftIPBan.

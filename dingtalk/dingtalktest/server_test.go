@@ -1,7 +1,9 @@
 package dingtalktest_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -108,7 +110,7 @@ func TestGettoken(t *testing.T) {
 
 func TestTokenIsReusedAndRenewedWhileValid(t *testing.T) {
 	clock := newClock()
-	s := dingtalktest.Start(t, dingtalktest.Options{Now: clock.Now})
+	s := dingtalktest.Start(t, dingtalktest.Options{Clock: clock})
 	listsub := func(tok string) int {
 		return do(t, "POST", s.URL()+"/topapi/v2/department/listsub?access_token="+tok, "application/json", "{}").code()
 	}
@@ -222,7 +224,7 @@ func TestParametersAreMergedFromQueryFormAndJSON(t *testing.T) {
 
 func TestQPSLimitPerAPI(t *testing.T) {
 	clock := newClock()
-	s := dingtalktest.Start(t, dingtalktest.Options{QPS: 2, Now: clock.Now})
+	s := dingtalktest.Start(t, dingtalktest.Options{QPS: 2, Clock: clock})
 	tok := token(t, s) // gettoken has its own window
 	call := func(path string) answer {
 		return do(t, "POST", s.URL()+path+"?access_token="+tok, "application/json", `{"dept_id":1}`)
@@ -487,4 +489,89 @@ func TestCounters(t *testing.T) {
 	if s.TotalCalls() != 0 || s.TokenIssued() != 0 || s.Calls("gettoken") != 0 {
 		t.Error("ResetCounters left counts behind")
 	}
+}
+
+// A faulted call is done (a send is recorded as taken) and then answered by a dropped
+// connection, or by an answer held until the client gives up.
+func TestInjectFault(t *testing.T) {
+	const path = "/topapi/message/corpconversation/asyncsend_v2"
+	send := func(t *testing.T, s *dingtalktest.Server, tok string) (*http.Request, context.CancelFunc) {
+		body := fmt.Sprintf(`{"agent_id":%d,"userid_list":"alice","msg":{"msgtype":"text","text":{"content":"hi"}}}`, s.AgentID())
+		ctx, cancel := context.WithCancel(t.Context())
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL()+path+"?access_token="+tok, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		return req, cancel
+	}
+
+	t.Run("accept then drop", func(t *testing.T) {
+		s := dingtalktest.Start(t, dingtalktest.Options{})
+		tok := token(t, s)
+		s.InjectFault("asyncsend_v2", dingtalktest.FaultAcceptThenDrop, 1)
+		req, cancel := send(t, s, tok)
+		defer cancel()
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("faulted send answered HTTP %d, want a dropped connection", resp.StatusCode)
+		}
+		if n := len(s.Sent()); n != 1 {
+			t.Errorf("%d sends recorded, want 1: the send was taken before the drop", n)
+		}
+		req, cancel = send(t, s, tok)
+		defer cancel()
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("send after the fault was used up: %v", err)
+		}
+		resp.Body.Close()
+		if n := len(s.Sent()); n != 2 {
+			t.Errorf("%d sends recorded, want 2", n)
+		}
+	})
+
+	t.Run("accept then stall", func(t *testing.T) {
+		s := dingtalktest.Start(t, dingtalktest.Options{})
+		tok := token(t, s)
+		s.InjectFault("asyncsend_v2", dingtalktest.FaultAcceptThenStall, 1)
+		req, cancel := send(t, s, tok)
+		errc := make(chan error, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			errc <- err
+		}()
+		if got := <-s.Stalled(); got != path {
+			t.Errorf("stalled %q, want %q", got, path)
+		}
+		if n := len(s.Sent()); n != 1 {
+			t.Errorf("%d sends recorded while stalled, want 1", n)
+		}
+		cancel() // the client gives up
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("stalled send ended with %v, want the client's cancellation", err)
+		}
+	})
+
+	t.Run("an error answer is not faulted", func(t *testing.T) {
+		s := dingtalktest.Start(t, dingtalktest.Options{})
+		s.InjectError("user/listid", 90018, 1)
+		s.InjectFault("user/listid", dingtalktest.FaultAcceptThenDrop, 1)
+		if a := postJSON(t, s, "/topapi/user/listid", `{"dept_id":1}`); a.code() != 90018 {
+			t.Fatalf("got %v, want the injected 90018", a.body)
+		}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL()+"/topapi/user/listid?access_token="+token(t, s), strings.NewReader(`{"dept_id":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Fatal("the next successful call was answered, want it dropped")
+		}
+	})
 }
