@@ -28,6 +28,16 @@ func t(c echo.Context, id string, data ...map[string]any) string {
 	return locale.T(c.Request().Context(), id, data...)
 }
 
+// machineRoute reports whether route (a route template) serves programs
+// rather than people: probes, metrics and assets answer errors in plain text.
+func machineRoute(route string) bool {
+	switch route {
+	case "/healthz", "/readyz", "/metrics", "/static/*":
+		return true
+	}
+	return false
+}
+
 // page builds the chrome of a full page; title is a message id.
 func (h *Handlers) page(c echo.Context, title, nav string) views.Page {
 	p := views.Page{Title: t(c, title), Nav: nav, CSRF: h.csrfToken(c)}
@@ -70,9 +80,15 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 		err = c.NoContent(status)
 	case isHTMX(c):
 		err = render(c, status, views.ErrorFragment(message))
-	case c.Get(ctxLocalizer) == nil:
-		// No session or language on this route (probes, assets).
+	case c.Get(ctxLocalizer) == nil && machineRoute(c.Path()):
 		err = c.String(status, message)
+	case c.Get(ctxLocalizer) == nil:
+		// No route matched, or not with this method, so the session and the
+		// viewer were never loaded: load them now, so a person still gets the
+		// page in their language, with their menu.
+		err = echo.WrapMiddleware(h.Sessions.LoadAndSave)(h.loadViewer(func(c echo.Context) error {
+			return render(c, status, views.ErrorPage(h.page(c, "error.title", ""), t(c, msgID)))
+		}))(c)
 	default:
 		p := h.page(c, "error.title", "")
 		err = render(c, status, views.ErrorPage(p, message))

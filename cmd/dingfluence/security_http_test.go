@@ -584,3 +584,46 @@ func TestUnreadableSecretIsLoggedAtStartup(t *testing.T) {
 		t.Fatalf("no error-level line about the unreadable appSecret in:\n%s", second.logs.String())
 	}
 }
+
+// An unknown address is a translated 404 page in the chrome, for signed-in
+// and signed-out visitors alike, and never a sign-in redirect.
+func TestUnknownAddressIsATranslatedPage(t *testing.T) {
+	app := startApp(t)
+	admin, _ := app.adminSession(t, "/profile")
+	tests := []struct {
+		name     string
+		client   *http.Client
+		language string
+		want     []string
+	}{
+		{"signed out, English", newClient(t), "en", []string{"This page does not exist. Check the address."}},
+		{"signed in, English", admin, "en", []string{"This page does not exist. Check the address.", "Log out"}},
+		{"signed out, Chinese", newClient(t), "zh-CN", []string{"<html lang=\"zh-Hans\""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, app.URL+"/no/such/page", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Accept-Language", tt.language)
+			res, err := tt.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusNotFound {
+				t.Fatalf("status %d, want 404", res.StatusCode)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(body), w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			if strings.Contains(string(body), ">Not Found<") {
+				t.Error("page shows the untranslated id")
+			}
+		})
+	}
+}
