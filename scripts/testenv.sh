@@ -52,6 +52,11 @@ testenv_install_deps() {
 		# recommendation of chromium, which we do not install).
 		pkgs+=(chromium fonts-liberation)
 	fi
+	# A Chinese font, so the 简体中文 screens and names render as text in
+	# screenshots rather than as empty boxes.
+	if ! command -v fc-list >/dev/null 2>&1 || [ -z "$(fc-list :lang=zh 2>/dev/null)" ]; then
+		pkgs+=(fonts-wqy-microhei)
+	fi
 	if [ "${#pkgs[@]}" -gt 0 ]; then
 		testenv_apt_install "${pkgs[@]}"
 	fi
