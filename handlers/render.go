@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -54,13 +55,22 @@ func (h *Handlers) flash(c echo.Context, id string) {
 
 // errorHandler answers every error with a status and a message a person can
 // act on: a page for browsers, a fragment for htmx, plain text otherwise.
-// errorStatus decides the status and the message; internal errors' details
-// go to the log, not to the visitor.
+// HTTP errors carry a message id; anything else is an internal error whose
+// details go to the log, not to the visitor.
 func (h *Handlers) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, msgID := errorStatus(err)
+	status, msgID := http.StatusInternalServerError, "error.internal"
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		status = he.Code
+		if id, ok := he.Message.(string); ok {
+			msgID = id
+		} else {
+			msgID = http.StatusText(status)
+		}
+	}
 	if status >= 500 {
 		h.Logger.ErrorContext(c.Request().Context(), "request failed", slog.String("path", c.Path()), slog.Any("error", err))
 	}
