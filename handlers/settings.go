@@ -20,7 +20,7 @@ func (h *Handlers) settingsForm(c echo.Context) error {
 	if err != nil && !unreadable {
 		return fmt.Errorf("load settings: %w", err)
 	}
-	v := views.SettingsView{Form: settingsFormView(settings.FormFrom(set)), HasSecret: set.HasSecret, SecretUnreadable: unreadable}
+	v := views.SettingsView{Form: settings.FormFrom(set), HasSecret: set.HasSecret, SecretUnreadable: unreadable}
 	return render(c, http.StatusOK, views.Settings(h.page(c, "settings.title", "settings"), v))
 }
 
@@ -39,7 +39,8 @@ func (h *Handlers) saveSettings(c echo.Context) error {
 		if err != nil && !errors.Is(err, models.ErrSecretUnreadable) {
 			return fmt.Errorf("load settings: %w", err)
 		}
-		v := views.SettingsView{Form: settingsFormView(f), Errors: views.FieldErrors(errs), HasSecret: stored.HasSecret}
+		f.AppSecret = "" // never echo a secret back into the page
+		v := views.SettingsView{Form: f, Errors: errs, HasSecret: stored.HasSecret}
 		return render(c, http.StatusUnprocessableEntity, views.Settings(h.page(c, "settings.title", "settings"), v))
 	}
 	h.flash(c, "settings.saved")
@@ -56,32 +57,5 @@ func (h *Handlers) testConnection(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.TestConnectionResult(testResultView(res)))
-}
-
-// settingsFormView is what the page shows of a settings form; the secret is
-// never among it.
-func settingsFormView(f settings.Form) views.SettingsForm {
-	return views.SettingsForm{
-		AgentID:             f.AgentID,
-		AppKey:              f.AppKey,
-		TokenURL:            f.TokenURL,
-		SendMessageURL:      f.SendMessageURL,
-		SubDepartmentURL:    f.SubDepartmentURL,
-		DepartmentDetailURL: f.DepartmentDetailURL,
-		DepartmentUsersURL:  f.DepartmentUsersURL,
-		UserProfileURL:      f.UserProfileURL,
-		UserByMobileURL:     f.UserByMobileURL,
-		UserListURL:         f.UserListURL,
-		MatchingMethod:      f.MatchingMethod,
-		Enabled:             f.Enabled,
-		SyncIntervalMinutes: f.SyncIntervalMinutes,
-	}
-}
-
-func testResultView(r settings.TestResult) views.TestResultView {
-	return views.TestResultView{
-		OK: r.OK, Problem: r.Problem, Field: r.Field,
-		Unreachable: r.Unreachable, Errcode: r.Errcode, Errmsg: r.Errmsg,
-	}
+	return render(c, http.StatusOK, views.TestConnectionResult(res))
 }
