@@ -57,7 +57,9 @@ func (h *Handlers) departmentChildren(c echo.Context) error {
 }
 
 // startSync starts one of the department buttons' syncs, or shows the one
-// already running over the same departments.
+// already running over the same departments. A busy or unconfigured sync is
+// answered with a panel, not left to the error mapper: the button's htmx
+// swaps only 2xx answers into the page, and the running run is the answer.
 func (h *Handlers) startSync(c echo.Context) error {
 	id, err := pathDeptID(c)
 	if err != nil {
@@ -116,11 +118,8 @@ func (h *Handlers) syncRun(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, "error.syncNotFound")
 	}
 	run, err := h.OrgSync.SyncRun(c.Request().Context(), uint(id))
-	if errors.Is(err, models.ErrNotFound) {
-		return echo.NewHTTPError(http.StatusNotFound, "error.syncNotFound")
-	}
 	if err != nil {
-		return fmt.Errorf("load sync run %d: %w", id, err)
+		return withMessage(fmt.Errorf("load sync run %d: %w", id, err), "error.syncNotFound")
 	}
 	if !run.Running() {
 		c.Response().Header().Set("HX-Trigger", "sync-finished")

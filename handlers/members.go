@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -35,11 +34,8 @@ func (h *Handlers) members(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, "error.badDepartment")
 		}
 		dept, err := h.Directory.Department(ctx, id)
-		if errors.Is(err, models.ErrNotFound) {
-			return echo.NewHTTPError(http.StatusNotFound, "error.departmentNotFound")
-		}
 		if err != nil {
-			return fmt.Errorf("load department %d: %w", id, err)
+			return withMessage(fmt.Errorf("load department %d: %w", id, err), "error.departmentNotFound")
 		}
 		v.DeptID, v.DeptName = id, dept.Name
 	}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -55,39 +54,31 @@ func (h *Handlers) flash(c echo.Context, id string) {
 
 // errorHandler answers every error with a status and a message a person can
 // act on: a page for browsers, a fragment for htmx, plain text otherwise.
-// HTTP errors carry a message id; anything else is an internal error whose
-// details go to the log, not to the visitor.
+// mapError decides the status and message; an internal error's details go to
+// the log, not to the visitor.
 func (h *Handlers) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, msgID := http.StatusInternalServerError, "error.internal"
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		status = he.Code
-		if id, ok := he.Message.(string); ok {
-			msgID = id
-		} else {
-			msgID = http.StatusText(status)
-		}
-	}
+	answer := mapError(err)
+	status := answer.Status
 	if status >= 500 {
 		h.Logger.ErrorContext(c.Request().Context(), "request failed", slog.String("path", c.Path()), slog.Any("error", err))
 	}
-	message := t(c, msgID)
+	message := answer.view(c)
 	switch {
 	case c.Request().Method == http.MethodHead:
 		err = c.NoContent(status)
 	case isHTMX(c):
 		err = render(c, status, views.ErrorFragment(message))
 	case c.Get(ctxLocalizer) == nil && machineRoute(c.Path()):
-		err = c.String(status, message)
+		err = c.String(status, message.Message)
 	case c.Get(ctxLocalizer) == nil:
 		// No route matched, or not with this method, so the session and the
 		// viewer were never loaded: load them now, so a person still gets the
 		// page in their language, with their menu.
 		err = echo.WrapMiddleware(h.Sessions.LoadAndSave)(h.loadViewer(func(c echo.Context) error {
-			return render(c, status, views.ErrorPage(h.page(c, "error.title", ""), t(c, msgID)))
+			return render(c, status, views.ErrorPage(h.page(c, "error.title", ""), answer.view(c)))
 		}))(c)
 	default:
 		p := h.page(c, "error.title", "")

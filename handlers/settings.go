@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/dingfluence/dingfluence/handlers/forms"
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/settings"
 	"github.com/dingfluence/dingfluence/views"
@@ -20,19 +21,22 @@ func (h *Handlers) settingsForm(c echo.Context) error {
 	if err != nil && !unreadable {
 		return fmt.Errorf("load settings: %w", err)
 	}
-	v := views.SettingsView{Form: settings.FormFrom(set), HasSecret: set.HasSecret, SecretUnreadable: unreadable}
+	v := views.SettingsView{Form: views.SettingsValues(forms.SettingsFrom(set)), HasSecret: set.HasSecret, SecretUnreadable: unreadable}
 	return render(c, http.StatusOK, views.Settings(h.page(c, "settings.title", "settings"), v))
 }
 
 func (h *Handlers) saveSettings(c echo.Context) error {
-	var f settings.Form
+	var f forms.Settings
 	if err := c.Bind(&f); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "error.badForm").SetInternal(err)
 	}
 	ctx := c.Request().Context()
-	errs, err := h.Settings.Save(ctx, f, currentUser(c).Username)
-	if err != nil {
-		return err
+	in, errs := f.Validate()
+	if len(errs) == 0 {
+		err := h.Settings.Save(ctx, in, currentUser(c).Username)
+		if errs = forms.SettingsErrors(err); errs == nil && err != nil {
+			return err
+		}
 	}
 	if len(errs) > 0 {
 		stored, err := h.Settings.Load(ctx)
@@ -40,8 +44,9 @@ func (h *Handlers) saveSettings(c echo.Context) error {
 			return fmt.Errorf("load settings: %w", err)
 		}
 		f.AppSecret = "" // never echo a secret back into the page
-		v := views.SettingsView{Form: f, Errors: errs, HasSecret: stored.HasSecret}
-		return render(c, http.StatusUnprocessableEntity, views.Settings(h.page(c, "settings.title", "settings"), v))
+		v := views.SettingsView{Form: views.SettingsValues(f), Errors: errs, HasSecret: stored.HasSecret}
+		status := mapError(settings.ValidationError{}).Status
+		return render(c, status, views.Settings(h.page(c, "settings.title", "settings"), v))
 	}
 	h.flash(c, "settings.saved")
 	return c.Redirect(http.StatusSeeOther, "/admin/dingtalk/settings")
@@ -49,13 +54,32 @@ func (h *Handlers) saveSettings(c echo.Context) error {
 
 // testConnection fetches a token with the values in the form, unsaved.
 func (h *Handlers) testConnection(c echo.Context) error {
-	var f settings.Form
+	var f forms.Settings
 	if err := c.Bind(&f); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "error.badForm").SetInternal(err)
 	}
-	res, err := h.Settings.TestConnection(c.Request().Context(), f, currentUser(c).Username)
+	res, err := h.Settings.TestConnection(c.Request().Context(), f.Credentials(), currentUser(c).Username)
 	if err != nil {
 		return err
 	}
-	return render(c, http.StatusOK, views.TestConnectionResult(res))
+	return render(c, http.StatusOK, views.TestConnectionResult(testResultView(res)))
+}
+
+// testResultView words a connection test's outcome for the Settings screen.
+func testResultView(r settings.TestResult) views.TestResultView {
+	v := views.TestResultView{OK: r.OK, Unreachable: r.Unreachable, Errcode: r.Errcode, Errmsg: r.Errmsg}
+	switch r.Problem {
+	case "":
+	case settings.ProblemBadTokenURL:
+		v.Problem = "settings.testBadTokenURL"
+	case settings.ProblemSecretUnreadable:
+		v.Problem = "settings.secretUnreadable"
+	case settings.ProblemNoSecret:
+		v.Problem = "settings.testNoSecret"
+	case settings.ProblemSecretOtherHost:
+		v.Problem, v.ProblemField = "settings.testSecretOtherHost", "appSecret"
+	default:
+		v.Problem = "error.internal"
+	}
+	return v
 }

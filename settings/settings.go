@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -17,57 +16,101 @@ import (
 	"github.com/dingfluence/dingfluence/models"
 )
 
-// Form is the settings screen as submitted: every value a string, exactly as
-// typed, so a rejected form can be shown back unchanged.
-type Form struct {
-	AgentID             string `form:"agentId"`
-	AppKey              string `form:"appKey"`
-	AppSecret           string `form:"appSecret"`
-	TokenURL            string `form:"tokenUrl"`
-	SendMessageURL      string `form:"sendMessageUrl"`
-	SubDepartmentURL    string `form:"subDepartmentUrl"`
-	DepartmentDetailURL string `form:"departmentDetailUrl"`
-	DepartmentUsersURL  string `form:"departmentUsersUrl"`
-	UserProfileURL      string `form:"userProfileUrl"`
-	UserByMobileURL     string `form:"userByMobileUrl"`
-	UserListURL         string `form:"userListUrl"`
-	MatchingMethod      string `form:"matchingMethod"`
-	Enabled             string `form:"enabled"`
-	SyncIntervalMinutes string `form:"syncIntervalMinutes"`
+// Input is a settings change as the service takes it: typed values, already
+// read from wherever they came from. NewSecret replaces the stored appSecret;
+// "" keeps it.
+type Input struct {
+	AgentID              int64
+	AppKey               string
+	NewSecret            string
+	TokenURL             string
+	SendMessageURL       string
+	SubDepartmentURL     string
+	DepartmentDetailURL  string
+	DepartmentUserIDsURL string
+	UserProfileURL       string
+	UserByMobileURL      string
+	UserListURL          string
+	MatchingMethod       models.MatchingMethod
+	Enabled              bool
+	SyncIntervalMinutes  int
 }
 
-// FormFrom fills a form from stored settings. The secret is never put back
-// into a form; HasSecret tells the screen to say one is set.
-func FormFrom(s models.Settings) Form {
-	f := Form{
-		AppKey:              s.AppKey,
-		TokenURL:            s.TokenURL,
-		SendMessageURL:      s.SendMessageURL,
-		SubDepartmentURL:    s.SubDepartmentURL,
-		DepartmentDetailURL: s.DepartmentDetailURL,
-		DepartmentUsersURL:  s.DepartmentUserIDsURL,
-		UserProfileURL:      s.UserProfileURL,
-		UserByMobileURL:     s.UserByMobileURL,
-		UserListURL:         s.UserListURL,
-		MatchingMethod:      string(s.MatchingMethod),
-		Enabled:             "no",
-		SyncIntervalMinutes: strconv.Itoa(s.SyncIntervalMinutes),
+// settings is the row in describes; an empty AppSecret keeps the stored one.
+func (in Input) settings() models.Settings {
+	return models.Settings{
+		AgentID:              in.AgentID,
+		AppKey:               in.AppKey,
+		AppSecret:            in.NewSecret,
+		TokenURL:             in.TokenURL,
+		SendMessageURL:       in.SendMessageURL,
+		SubDepartmentURL:     in.SubDepartmentURL,
+		DepartmentDetailURL:  in.DepartmentDetailURL,
+		DepartmentUserIDsURL: in.DepartmentUserIDsURL,
+		UserProfileURL:       in.UserProfileURL,
+		UserByMobileURL:      in.UserByMobileURL,
+		UserListURL:          in.UserListURL,
+		MatchingMethod:       in.MatchingMethod,
+		Enabled:              in.Enabled,
+		SyncIntervalMinutes:  in.SyncIntervalMinutes,
 	}
-	if s.AgentID != 0 {
-		f.AgentID = strconv.FormatInt(s.AgentID, 10)
+}
+
+// Field names one setting in a validation error. The names are those of the
+// settings screen's inputs, so a form can point at the field without a table.
+type Field string
+
+// The settings a validation error can be about.
+const (
+	FieldAgentID              Field = "agentId"
+	FieldAppKey               Field = "appKey"
+	FieldAppSecret            Field = "appSecret"
+	FieldTokenURL             Field = "tokenUrl"
+	FieldSendMessageURL       Field = "sendMessageUrl"
+	FieldSubDepartmentURL     Field = "subDepartmentUrl"
+	FieldDepartmentDetailURL  Field = "departmentDetailUrl"
+	FieldDepartmentUserIDsURL Field = "departmentUsersUrl"
+	FieldUserProfileURL       Field = "userProfileUrl"
+	FieldUserByMobileURL      Field = "userByMobileUrl"
+	FieldUserListURL          Field = "userListUrl"
+	FieldMatchingMethod       Field = "matchingMethod"
+	FieldEnabled              Field = "enabled"
+	FieldSyncInterval         Field = "syncIntervalMinutes"
+)
+
+// Code says what is wrong with a field's value.
+type Code string
+
+// What a validation error can say.
+const (
+	CodeRequired Code = "required"
+	// CodeInvalid: not a positive id, not an absolute http(s) URL, not a known
+	// matching method, or a sync interval out of range.
+	CodeInvalid Code = "invalid"
+	CodeTooLong Code = "too_long" // longer than its database column
+	CodeNotUTF8 Code = "not_utf8"
+)
+
+// FieldError is one thing wrong with an Input.
+type FieldError struct {
+	Field Field
+	Code  Code
+}
+
+// ValidationError lists what is wrong with an Input, one entry per field.
+type ValidationError []FieldError
+
+func (v ValidationError) Error() string {
+	parts := make([]string, len(v))
+	for i, e := range v {
+		parts[i] = string(e.Field) + ": " + string(e.Code)
 	}
-	if s.Enabled {
-		f.Enabled = "yes"
-	}
-	return f
+	return "invalid settings: " + strings.Join(parts, ", ")
 }
 
 // MaxSyncIntervalMinutes caps the scheduled sync period at one week; a
 // directory older than that is no longer a mirror of DingTalk.
 const MaxSyncIntervalMinutes = 7 * 24 * 60
-
-// FieldErrors maps a form field name to the message id of what is wrong.
-type FieldErrors map[string]string
 
 // Store is what the service needs from the database.
 type Store interface {
@@ -101,90 +144,71 @@ func (s *Service) Load(ctx context.Context) (models.Settings, error) {
 	return s.store.LoadSettings(ctx)
 }
 
-// checkText reports what is wrong with a text field's value: not valid UTF-8,
-// or longer than its column (max characters, or maxBytes bytes when that is
-// set). "" means nothing.
-func checkText(v string, max, maxBytes int, tooLong string) string {
+// checkText reports what is wrong with a text value: not valid UTF-8, or
+// longer than its column (max characters, or maxBytes bytes when that is set).
+// "" means nothing.
+func checkText(v string, max, maxBytes int) Code {
 	switch {
 	case !utf8.ValidString(v):
-		return "settings.error.notUTF8"
+		return CodeNotUTF8
 	case max > 0 && utf8.RuneCountInString(v) > max:
-		return tooLong
+		return CodeTooLong
 	case maxBytes > 0 && len(v) > maxBytes:
-		return tooLong
+		return CodeTooLong
 	}
 	return ""
 }
 
-// Validate checks f and returns the settings it describes. An empty
-// appSecret keeps the stored one. Every text field must be valid UTF-8 and fit
-// its database column, which MySQL would otherwise refuse at save time.
-func Validate(f Form) (models.Settings, FieldErrors) {
-	errs := FieldErrors{}
-	var set models.Settings
+// Validate reports what is wrong with in, or nil. Every text must be valid
+// UTF-8 and fit its database column, which MySQL would otherwise refuse at
+// save time.
+func Validate(in Input) error {
+	var errs ValidationError
+	add := func(f Field, c Code) { errs = append(errs, FieldError{Field: f, Code: c}) }
 
-	if v := strings.TrimSpace(f.AgentID); v == "" {
-		errs["agentId"] = "settings.error.agentIdRequired"
-	} else if id, err := strconv.ParseInt(v, 10, 64); err != nil || id <= 0 {
-		errs["agentId"] = "settings.error.agentIdNumeric"
-	} else {
-		set.AgentID = id
+	switch {
+	case in.AgentID == 0:
+		add(FieldAgentID, CodeRequired)
+	case in.AgentID < 0:
+		add(FieldAgentID, CodeInvalid)
 	}
-	set.AppKey = strings.TrimSpace(f.AppKey)
-	if msg := checkText(set.AppKey, models.SettingsAppKeyMax, 0, "settings.error.appKeyTooLong"); msg != "" {
-		errs["appKey"] = msg
-	} else if set.AppKey == "" {
-		errs["appKey"] = "settings.error.appKeyRequired"
+	if c := checkText(in.AppKey, models.SettingsAppKeyMax, 0); c != "" {
+		add(FieldAppKey, c)
+	} else if strings.TrimSpace(in.AppKey) == "" {
+		add(FieldAppKey, CodeRequired)
 	}
-	set.AppSecret = f.AppSecret
-	if msg := checkText(set.AppSecret, 0, models.SettingsAppSecretMaxBytes, "settings.error.appSecretTooLong"); msg != "" {
-		errs["appSecret"] = msg
+	if c := checkText(in.NewSecret, 0, models.SettingsAppSecretMaxBytes); c != "" {
+		add(FieldAppSecret, c)
 	}
-
-	urls := []struct {
-		field string
+	for _, u := range []struct {
+		field Field
 		value string
-		dest  *string
 	}{
-		{"tokenUrl", f.TokenURL, &set.TokenURL},
-		{"sendMessageUrl", f.SendMessageURL, &set.SendMessageURL},
-		{"subDepartmentUrl", f.SubDepartmentURL, &set.SubDepartmentURL},
-		{"departmentDetailUrl", f.DepartmentDetailURL, &set.DepartmentDetailURL},
-		{"departmentUsersUrl", f.DepartmentUsersURL, &set.DepartmentUserIDsURL},
-		{"userProfileUrl", f.UserProfileURL, &set.UserProfileURL},
-		{"userByMobileUrl", f.UserByMobileURL, &set.UserByMobileURL},
-		{"userListUrl", f.UserListURL, &set.UserListURL},
-	}
-	for _, u := range urls {
-		v := strings.TrimSpace(u.value)
-		if msg := checkText(v, models.SettingsURLMax, 0, "settings.error.urlTooLong"); msg != "" {
-			errs[u.field] = msg
-		} else if !isAbsoluteHTTPURL(v) {
-			errs[u.field] = "settings.error.urlAbsolute"
+		{FieldTokenURL, in.TokenURL},
+		{FieldSendMessageURL, in.SendMessageURL},
+		{FieldSubDepartmentURL, in.SubDepartmentURL},
+		{FieldDepartmentDetailURL, in.DepartmentDetailURL},
+		{FieldDepartmentUserIDsURL, in.DepartmentUserIDsURL},
+		{FieldUserProfileURL, in.UserProfileURL},
+		{FieldUserByMobileURL, in.UserByMobileURL},
+		{FieldUserListURL, in.UserListURL},
+	} {
+		if c := checkText(u.value, models.SettingsURLMax, 0); c != "" {
+			add(u.field, c)
+		} else if !isAbsoluteHTTPURL(u.value) {
+			add(u.field, CodeInvalid)
 		}
-		*u.dest = v
 	}
-
-	switch models.MatchingMethod(f.MatchingMethod) {
-	case models.MatchEmail, models.MatchJobNumber:
-		set.MatchingMethod = models.MatchingMethod(f.MatchingMethod)
-	default:
-		errs["matchingMethod"] = "settings.error.matchingMethod"
+	if in.MatchingMethod != models.MatchEmail && in.MatchingMethod != models.MatchJobNumber {
+		add(FieldMatchingMethod, CodeInvalid)
 	}
-	if n, err := strconv.Atoi(strings.TrimSpace(f.SyncIntervalMinutes)); err != nil || n < 0 || n > MaxSyncIntervalMinutes {
-		errs["syncIntervalMinutes"] = "settings.error.syncInterval"
-	} else {
-		set.SyncIntervalMinutes = n
+	if in.SyncIntervalMinutes < 0 || in.SyncIntervalMinutes > MaxSyncIntervalMinutes {
+		add(FieldSyncInterval, CodeInvalid)
 	}
-	switch f.Enabled {
-	case "yes":
-		set.Enabled = true
-	case "no":
-		set.Enabled = false
-	default:
-		errs["enabled"] = "settings.error.enabled"
+	if len(errs) > 0 {
+		return errs
 	}
-	return set, errs
+	return nil
 }
 
 func isAbsoluteHTTPURL(v string) bool {
@@ -192,28 +216,45 @@ func isAbsoluteHTTPURL(v string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
-// Save validates f and stores it on behalf of actor. Field errors come back
-// with a nil error; the stored settings are untouched then.
-func (s *Service) Save(ctx context.Context, f Form, actor string) (FieldErrors, error) {
-	set, errs := Validate(f)
-	if len(errs) > 0 {
-		return errs, nil
+// Save validates in and stores it on behalf of actor. An invalid in is
+// refused with a ValidationError; the stored settings are untouched then.
+func (s *Service) Save(ctx context.Context, in Input, actor string) error {
+	if err := Validate(in); err != nil {
+		return err
 	}
-	if err := s.store.SaveSettings(ctx, set, actor); err != nil {
-		return nil, fmt.Errorf("save settings: %w", err)
+	if err := s.store.SaveSettings(ctx, in.settings(), actor); err != nil {
+		return fmt.Errorf("save settings: %w", err)
 	}
 	s.logger.InfoContext(ctx, "settings saved", slog.String("actor", actor))
-	return nil, nil
+	return nil
 }
 
-// TestResult is the outcome of a connection test, ready to show.
+// Credentials are what a connection test sends DingTalk: an appSecret of ""
+// means the stored one.
+type Credentials struct {
+	AppKey    string
+	AppSecret string
+	TokenURL  string
+}
+
+// TestProblem is what stopped a connection test before DingTalk was asked.
+type TestProblem string
+
+// The problems a connection test can report.
+const (
+	ProblemBadTokenURL      TestProblem = "bad_token_url"
+	ProblemSecretUnreadable TestProblem = "secret_unreadable"
+	ProblemNoSecret         TestProblem = "no_secret"
+	// ProblemSecretOtherHost: the stored secret would go to a host it was not
+	// saved for; the appSecret has to be typed.
+	ProblemSecretOtherHost TestProblem = "secret_other_host"
+)
+
+// TestResult is the outcome of a connection test.
 type TestResult struct {
 	OK bool
-	// Problem is the message id of what stopped the test before DingTalk was
-	// asked (a bad token URL, no usable secret).
-	Problem string
-	// Field names the form field Problem is about, "" when none.
-	Field string
+	// Problem stopped the test before DingTalk was asked; "" when none.
+	Problem TestProblem
 	// Unreachable: DingTalk could not be reached or gave no usable answer;
 	// Errmsg says why.
 	Unreachable bool
@@ -232,7 +273,7 @@ func (r TestResult) details(tokenURL string) string {
 	case r.OK:
 		return "succeeded" + host
 	case r.Problem != "":
-		return "not run: " + r.Problem + host
+		return "not run: " + string(r.Problem) + host
 	case r.Unreachable:
 		return "failed: DingTalk unreachable" + host
 	default:
@@ -240,14 +281,14 @@ func (r TestResult) details(tokenURL string) string {
 	}
 }
 
-// TestConnection fetches a token with the form's credentials and token URL,
-// without saving, on behalf of actor, and writes the outcome to the audit log.
-// When the form leaves appSecret empty the stored secret is used, but only for
+// TestConnection fetches a token with cr, without saving, on behalf of actor,
+// and writes the outcome to the audit log. When cr leaves AppSecret empty the
+// stored secret is used, but only for
 // a token URL on the saved token URL's scheme, host and port: the secret is
 // never sent to a host it was not saved for.
-func (s *Service) TestConnection(ctx context.Context, f Form, actor string) (TestResult, error) {
-	tokenURL := strings.TrimSpace(f.TokenURL)
-	res, err := s.testConnection(ctx, f, tokenURL)
+func (s *Service) TestConnection(ctx context.Context, cr Credentials, actor string) (TestResult, error) {
+	tokenURL := strings.TrimSpace(cr.TokenURL)
+	res, err := s.testConnection(ctx, cr, tokenURL)
 	if err != nil {
 		return res, err
 	}
@@ -259,26 +300,26 @@ func (s *Service) TestConnection(ctx context.Context, f Form, actor string) (Tes
 	return res, nil
 }
 
-func (s *Service) testConnection(ctx context.Context, f Form, tokenURL string) (TestResult, error) {
+func (s *Service) testConnection(ctx context.Context, cr Credentials, tokenURL string) (TestResult, error) {
 	if !isAbsoluteHTTPURL(tokenURL) {
-		return TestResult{Problem: "settings.testBadTokenURL"}, nil
+		return TestResult{Problem: ProblemBadTokenURL}, nil
 	}
-	secret := f.AppSecret
+	secret := cr.AppSecret
 	if secret == "" {
 		stored, err := s.store.LoadSettings(ctx)
 		switch {
 		case errors.Is(err, models.ErrSecretUnreadable):
-			return TestResult{Problem: "settings.secretUnreadable"}, nil
+			return TestResult{Problem: ProblemSecretUnreadable}, nil
 		case err != nil:
 			return TestResult{}, fmt.Errorf("load stored secret: %w", err)
 		case stored.AppSecret == "":
-			return TestResult{Problem: "settings.testNoSecret"}, nil
+			return TestResult{Problem: ProblemNoSecret}, nil
 		case !sameOrigin(tokenURL, stored.TokenURL):
-			return TestResult{Problem: "settings.testSecretOtherHost", Field: "appSecret"}, nil
+			return TestResult{Problem: ProblemSecretOtherHost}, nil
 		}
 		secret = stored.AppSecret
 	}
-	cfg := dingtalk.Config{AppKey: strings.TrimSpace(f.AppKey), AppSecret: secret, Endpoints: dingtalk.DefaultEndpoints()}
+	cfg := dingtalk.Config{AppKey: strings.TrimSpace(cr.AppKey), AppSecret: secret, Endpoints: dingtalk.DefaultEndpoints()}
 	cfg.Endpoints.Token = tokenURL
 	if s.options != nil {
 		s.options(&cfg)

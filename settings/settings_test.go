@@ -15,63 +15,65 @@ import (
 	"github.com/dingfluence/dingfluence/models"
 )
 
-func validForm() Form {
-	d := FormFrom(models.DefaultSettings())
-	d.AgentID = "836390886"
-	d.AppKey = "dingabc"
-	d.Enabled = "yes"
-	return d
+var defaultTokenURL = models.DefaultSettings().TokenURL
+
+func validInput() Input {
+	d := models.DefaultSettings()
+	return Input{
+		AgentID: 836390886, AppKey: "dingabc", TokenURL: d.TokenURL, SendMessageURL: d.SendMessageURL,
+		SubDepartmentURL: d.SubDepartmentURL, DepartmentDetailURL: d.DepartmentDetailURL,
+		DepartmentUserIDsURL: d.DepartmentUserIDsURL, UserProfileURL: d.UserProfileURL,
+		UserByMobileURL: d.UserByMobileURL, UserListURL: d.UserListURL,
+		MatchingMethod: models.MatchEmail, Enabled: true, SyncIntervalMinutes: 60,
+	}
 }
 
+// Validate says which field is wrong and how, never in words: the screens
+// choose those.
 func TestValidate(t *testing.T) {
 	tests := []struct {
-		name      string
-		edit      func(*Form)
-		wantField string
-		wantMsg   string
+		name string
+		edit func(*Input)
+		want ValidationError
 	}{
-		{"valid", func(*Form) {}, "", ""},
-		{"agentId missing", func(f *Form) { f.AgentID = " " }, "agentId", "settings.error.agentIdRequired"},
-		{"agentId not numeric", func(f *Form) { f.AgentID = "12a" }, "agentId", "settings.error.agentIdNumeric"},
-		{"agentId negative", func(f *Form) { f.AgentID = "-5" }, "agentId", "settings.error.agentIdNumeric"},
-		{"appKey missing", func(f *Form) { f.AppKey = "" }, "appKey", "settings.error.appKeyRequired"},
-		{"relative URL", func(f *Form) { f.TokenURL = "/gettoken" }, "tokenUrl", "settings.error.urlAbsolute"},
-		{"URL without scheme", func(f *Form) { f.UserByMobileURL = "oapi.dingtalk.com/x" }, "userByMobileUrl", "settings.error.urlAbsolute"},
-		{"ftp URL", func(f *Form) { f.SendMessageURL = "ftp://oapi.dingtalk.com/x" }, "sendMessageUrl", "settings.error.urlAbsolute"},
-		{"mobile is not a global method", func(f *Form) { f.MatchingMethod = "mobile" }, "matchingMethod", "settings.error.matchingMethod"},
-		{"user list URL relative", func(f *Form) { f.UserListURL = "topapi/v2/user/list" }, "userListUrl", "settings.error.urlAbsolute"},
-		{"sync interval off", func(f *Form) { f.SyncIntervalMinutes = "0" }, "", ""},
-		{"sync interval negative", func(f *Form) { f.SyncIntervalMinutes = "-1" }, "syncIntervalMinutes", "settings.error.syncInterval"},
-		{"sync interval over a week", func(f *Form) { f.SyncIntervalMinutes = "10081" }, "syncIntervalMinutes", "settings.error.syncInterval"},
-		{"sync interval not a number", func(f *Form) { f.SyncIntervalMinutes = "hourly" }, "syncIntervalMinutes", "settings.error.syncInterval"},
-		{"enabled neither yes nor no", func(f *Form) { f.Enabled = "" }, "enabled", "settings.error.enabled"},
+		{"valid", func(*Input) {}, nil},
+		{"agentId missing", func(in *Input) { in.AgentID = 0 }, ValidationError{{FieldAgentID, CodeRequired}}},
+		{"agentId negative", func(in *Input) { in.AgentID = -5 }, ValidationError{{FieldAgentID, CodeInvalid}}},
+		{"appKey blank", func(in *Input) { in.AppKey = " " }, ValidationError{{FieldAppKey, CodeRequired}}},
+		{"appKey too long", func(in *Input) { in.AppKey = strings.Repeat("键", models.SettingsAppKeyMax+1) }, ValidationError{{FieldAppKey, CodeTooLong}}},
+		{"appSecret not UTF-8", func(in *Input) { in.NewSecret = "\xc3\x28" }, ValidationError{{FieldAppSecret, CodeNotUTF8}}},
+		{"appSecret too long", func(in *Input) { in.NewSecret = strings.Repeat("a", models.SettingsAppSecretMaxBytes+1) }, ValidationError{{FieldAppSecret, CodeTooLong}}},
+		{"relative URL", func(in *Input) { in.UserListURL = "topapi/v2/user/list" }, ValidationError{{FieldUserListURL, CodeInvalid}}},
+		{"URL too long", func(in *Input) { in.TokenURL = "https://h/" + strings.Repeat("a", models.SettingsURLMax) }, ValidationError{{FieldTokenURL, CodeTooLong}}},
+		{"mobile is not a global method", func(in *Input) { in.MatchingMethod = models.MatchMobile }, ValidationError{{FieldMatchingMethod, CodeInvalid}}},
+		{"sync interval over a week", func(in *Input) { in.SyncIntervalMinutes = MaxSyncIntervalMinutes + 1 }, ValidationError{{FieldSyncInterval, CodeInvalid}}},
+		{"two fields", func(in *Input) { in.AgentID, in.SyncIntervalMinutes = 0, -1 }, ValidationError{{FieldAgentID, CodeRequired}, {FieldSyncInterval, CodeInvalid}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := validForm()
-			tt.edit(&f)
-			set, errs := Validate(f)
-			if tt.wantField == "" {
-				if len(errs) != 0 {
-					t.Fatalf("unexpected errors %v", errs)
-				}
-				if set.AgentID != 836390886 || !set.Enabled || set.TokenURL != models.DefaultSettings().TokenURL || set.UserListURL != models.DefaultSettings().UserListURL {
-					t.Fatalf("parsed settings wrong: %+v", set)
-				}
-				return
+			in := validInput()
+			tt.edit(&in)
+			err := Validate(in)
+			var got ValidationError
+			if err != nil && !errors.As(err, &got) {
+				t.Fatalf("Validate = %v, not a ValidationError", err)
 			}
-			if len(errs) != 1 || errs[tt.wantField] != tt.wantMsg {
-				t.Fatalf("errors = %v, want only %s: %s", errs, tt.wantField, tt.wantMsg)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("Validate = %v, want %v", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestFormFromNeverCarriesTheSecret(t *testing.T) {
-	s := models.DefaultSettings()
-	s.AppSecret = "top-secret"
-	if f := FormFrom(s); f.AppSecret != "" {
-		t.Fatalf("form carries secret %q", f.AppSecret)
+// Save refuses what Validate refuses before the store sees it.
+func TestSaveRefusesInvalidInput(t *testing.T) {
+	svc := New(fakeStore{}, nil, slog.New(slog.DiscardHandler))
+	in := validInput()
+	in.AppKey = ""
+	err := svc.Save(context.Background(), in, "admin")
+	var invalid ValidationError
+	if !errors.As(err, &invalid) || len(invalid) != 1 || invalid[0] != (FieldError{FieldAppKey, CodeRequired}) {
+		t.Fatalf("Save = %v, want a ValidationError about appKey", err)
 	}
 }
 
@@ -100,86 +102,19 @@ func TestTestConnectionProblems(t *testing.T) {
 	tests := []struct {
 		name  string
 		store fakeStore
-		edit  func(*Form)
-		want  string
+		cr    Credentials
+		want  TestProblem
 	}{
-		{"stored secret unreadable", fakeStore{err: unreadable}, func(f *Form) { f.AppSecret = "" }, "settings.secretUnreadable"},
-		{"no secret anywhere", fakeStore{set: models.DefaultSettings()}, func(f *Form) { f.AppSecret = "" }, "settings.testNoSecret"},
-		{"relative token URL", fakeStore{}, func(f *Form) { f.AppSecret = "typed"; f.TokenURL = "/gettoken" }, "settings.testBadTokenURL"},
+		{"stored secret unreadable", fakeStore{err: unreadable}, Credentials{AppKey: "dingabc", TokenURL: defaultTokenURL}, ProblemSecretUnreadable},
+		{"no secret anywhere", fakeStore{set: models.DefaultSettings()}, Credentials{AppKey: "dingabc", TokenURL: defaultTokenURL}, ProblemNoSecret},
+		{"relative token URL", fakeStore{}, Credentials{AppKey: "dingabc", AppSecret: "typed", TokenURL: "/gettoken"}, ProblemBadTokenURL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := validForm()
-			tt.edit(&f)
 			svc := New(tt.store, nil, slog.New(slog.DiscardHandler))
-			got, err := svc.TestConnection(context.Background(), f, "admin")
+			got, err := svc.TestConnection(context.Background(), tt.cr, "admin")
 			if err != nil || got.OK || got.Problem != tt.want {
 				t.Fatalf("TestConnection = %+v, %v; want problem %s", got, err, tt.want)
-			}
-		})
-	}
-}
-
-// Every text field is valid UTF-8 and fits its MySQL column; anything else is
-// refused with that field's message (a 100,000-character appKey would only
-// fail at the INSERT on MySQL).
-func TestValidateLengthAndEncoding(t *testing.T) {
-	long := func(n int) string { return strings.Repeat("a", n) }
-	url := func(n int) string { return "https://oapi.dingtalk.com/" + long(n-len("https://oapi.dingtalk.com/")) }
-	setters := []struct {
-		field string
-		set   func(*Form, string)
-	}{
-		{"tokenUrl", func(f *Form, v string) { f.TokenURL = v }},
-		{"sendMessageUrl", func(f *Form, v string) { f.SendMessageURL = v }},
-		{"subDepartmentUrl", func(f *Form, v string) { f.SubDepartmentURL = v }},
-		{"departmentDetailUrl", func(f *Form, v string) { f.DepartmentDetailURL = v }},
-		{"departmentUsersUrl", func(f *Form, v string) { f.DepartmentUsersURL = v }},
-		{"userProfileUrl", func(f *Form, v string) { f.UserProfileURL = v }},
-		{"userByMobileUrl", func(f *Form, v string) { f.UserByMobileURL = v }},
-		{"userListUrl", func(f *Form, v string) { f.UserListURL = v }},
-	}
-	type tc struct {
-		name, field, want string
-		edit              func(*Form)
-	}
-	tests := []tc{
-		{"appKey at its column size", "", "", func(f *Form) { f.AppKey = strings.Repeat("键", models.SettingsAppKeyMax) }},
-		{"appKey too long", "appKey", "settings.error.appKeyTooLong", func(f *Form) { f.AppKey = long(100_000) }},
-		{"appKey one too long", "appKey", "settings.error.appKeyTooLong", func(f *Form) { f.AppKey = strings.Repeat("键", models.SettingsAppKeyMax+1) }},
-		{"appKey invalid UTF-8", "appKey", "settings.error.notUTF8", func(f *Form) { f.AppKey = "ding\xff" }},
-		{"appSecret at the sealed column size", "", "", func(f *Form) { f.AppSecret = long(models.SettingsAppSecretMaxBytes) }},
-		{"appSecret too long", "appSecret", "settings.error.appSecretTooLong", func(f *Form) { f.AppSecret = long(models.SettingsAppSecretMaxBytes + 1) }},
-		{"appSecret invalid UTF-8", "appSecret", "settings.error.notUTF8", func(f *Form) { f.AppSecret = "\xc3\x28" }},
-		{"agentId too long", "agentId", "settings.error.agentIdNumeric", func(f *Form) { f.AgentID = strings.Repeat("9", 100_000) }},
-		{"agentId invalid UTF-8", "agentId", "settings.error.agentIdNumeric", func(f *Form) { f.AgentID = "12\xff" }},
-		{"matchingMethod too long", "matchingMethod", "settings.error.matchingMethod", func(f *Form) { f.MatchingMethod = long(100_000) }},
-		{"matchingMethod invalid UTF-8", "matchingMethod", "settings.error.matchingMethod", func(f *Form) { f.MatchingMethod = "email\xff" }},
-		{"enabled too long", "enabled", "settings.error.enabled", func(f *Form) { f.Enabled = long(100_000) }},
-		{"enabled invalid UTF-8", "enabled", "settings.error.enabled", func(f *Form) { f.Enabled = "yes\xff" }},
-		{"syncIntervalMinutes too long", "syncIntervalMinutes", "settings.error.syncInterval", func(f *Form) { f.SyncIntervalMinutes = strings.Repeat("1", 100_000) }},
-		{"syncIntervalMinutes invalid UTF-8", "syncIntervalMinutes", "settings.error.syncInterval", func(f *Form) { f.SyncIntervalMinutes = "6\xff" }},
-	}
-	for _, u := range setters {
-		tests = append(tests,
-			tc{u.field + " at its column size", "", "", func(f *Form) { u.set(f, url(models.SettingsURLMax)) }},
-			tc{u.field + " too long", u.field, "settings.error.urlTooLong", func(f *Form) { u.set(f, url(models.SettingsURLMax+1)) }},
-			tc{u.field + " invalid UTF-8", u.field, "settings.error.notUTF8", func(f *Form) { u.set(f, "https://oapi.dingtalk.com/\xff") }},
-		)
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := validForm()
-			tt.edit(&f)
-			_, errs := Validate(f)
-			if tt.field == "" {
-				if len(errs) != 0 {
-					t.Fatalf("unexpected errors %v", errs)
-				}
-				return
-			}
-			if len(errs) != 1 || errs[tt.field] != tt.want {
-				t.Fatalf("errors = %v, want only %s: %s", errs, tt.field, tt.want)
 			}
 		})
 	}
@@ -216,16 +151,16 @@ func TestTestConnectionSendsTheStoredSecretOnlyToItsHost(t *testing.T) {
 	stored.TokenURL = dt.Endpoints().Token
 
 	tests := []struct {
-		name      string
-		tokenURL  string
-		secret    string
-		wantOK    bool
-		wantField string
-		wantSent  bool
+		name        string
+		tokenURL    string
+		secret      string
+		wantOK      bool
+		wantProblem TestProblem
+		wantSent    bool
 	}{
 		{"saved host, secret left empty", dt.Endpoints().Token, "", true, "", false},
 		{"saved host, another path", dt.URL() + "/gettoken?x=1", "", true, "", false},
-		{"another host, secret left empty", other.URL + "/gettoken", "", false, "appSecret", false},
+		{"another host, secret left empty", other.URL + "/gettoken", "", false, ProblemSecretOtherHost, false},
 		{"another host, secret typed", other.URL + "/gettoken", "stored-secret", true, "", true},
 	}
 	for _, tt := range tests {
@@ -233,17 +168,12 @@ func TestTestConnectionSendsTheStoredSecretOnlyToItsHost(t *testing.T) {
 			other.got.Store(false)
 			var audited []models.AuditEntry
 			svc := New(fakeStore{set: stored, audited: &audited}, nil, slog.New(slog.DiscardHandler))
-			f := validForm()
-			f.AppKey, f.AppSecret, f.TokenURL = "dingabc", tt.secret, tt.tokenURL
-			got, err := svc.TestConnection(context.Background(), f, "admin")
+			got, err := svc.TestConnection(context.Background(), Credentials{AppKey: "dingabc", AppSecret: tt.secret, TokenURL: tt.tokenURL}, "admin")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.OK != tt.wantOK || got.Field != tt.wantField {
-				t.Fatalf("result %+v, want OK %v, field %q", got, tt.wantOK, tt.wantField)
-			}
-			if tt.wantField != "" && got.Problem != "settings.testSecretOtherHost" {
-				t.Fatalf("problem %q, want settings.testSecretOtherHost", got.Problem)
+			if got.OK != tt.wantOK || got.Problem != tt.wantProblem {
+				t.Fatalf("result %+v, want OK %v, problem %q", got, tt.wantOK, tt.wantProblem)
 			}
 			if other.got.Load() != tt.wantSent {
 				t.Fatalf("the other host received the secret: %v, want %v", other.got.Load(), tt.wantSent)
@@ -293,9 +223,7 @@ func TestTestConnectionTellsUnreachableFromRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			svc := New(fakeStore{set: models.DefaultSettings()}, nil, slog.New(slog.DiscardHandler))
-			f := validForm()
-			f.AppSecret, f.TokenURL = "wrong", tt.tokenURL
-			got, err := svc.TestConnection(context.Background(), f, "admin")
+			got, err := svc.TestConnection(context.Background(), Credentials{AppKey: "dingabc", AppSecret: "wrong", TokenURL: tt.tokenURL}, "admin")
 			if err != nil {
 				t.Fatal(err)
 			}

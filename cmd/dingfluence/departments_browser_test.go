@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -47,18 +48,15 @@ func configureDingTalk(t *testing.T, app *testApp, dt *dingtalktest.Server) {
 // URL under base (dt itself, or a proxy in front of it).
 func configureDingTalkAt(t *testing.T, app *testApp, dt *dingtalktest.Server, base string) {
 	t.Helper()
-	set := models.DefaultSettings()
 	e := dingtalk.EndpointsAt(base)
-	f := settings.FormFrom(set)
-	f.AgentID, f.AppKey, f.AppSecret, f.Enabled = "123456", dt.AppKey(), dt.AppSecret(), "no"
-	f.TokenURL, f.SendMessageURL, f.SubDepartmentURL, f.DepartmentDetailURL = e.Token, e.SendMessage, e.ListSubDepartments, e.GetDepartment
-	f.DepartmentUsersURL, f.UserProfileURL, f.UserByMobileURL, f.UserListURL = e.ListUserIDs, e.GetUser, e.GetUserByMobile, e.ListUsers
-	valid, errs := settings.Validate(f)
-	if len(errs) > 0 {
-		t.Fatalf("fixture settings invalid: %v", errs)
+	in := settings.Input{
+		AgentID: 123456, AppKey: dt.AppKey(), NewSecret: dt.AppSecret(),
+		TokenURL: e.Token, SendMessageURL: e.SendMessage, SubDepartmentURL: e.ListSubDepartments, DepartmentDetailURL: e.GetDepartment,
+		DepartmentUserIDsURL: e.ListUserIDs, UserProfileURL: e.GetUser, UserByMobileURL: e.GetUserByMobile, UserListURL: e.ListUsers,
+		MatchingMethod: models.MatchEmail, SyncIntervalMinutes: models.DefaultSettings().SyncIntervalMinutes,
 	}
-	if err := app.Store.SaveSettings(context.Background(), valid, "test"); err != nil {
-		t.Fatal(err)
+	if err := settings.New(app.Store, nil, slog.New(slog.DiscardHandler)).Save(context.Background(), in, "test"); err != nil {
+		t.Fatalf("fixture settings: %v", err)
 	}
 }
 
