@@ -25,6 +25,8 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202611250006_job_locks", Migrate: migrate0006JobLocks},
 		{ID: "202611250007_dingtalk_user_activated", Migrate: migrate0007DingTalkUserActivated},
 		{ID: "202611250008_sync_runs_departments_unreadable", Migrate: migrate0008SyncRunsDepartmentsUnreadable},
+		{ID: "202612010010_users_confluence_identity", Migrate: migrate0010UsersConfluenceIdentity},
+		{ID: "202612010011_directory_runs", Migrate: migrate0011DirectoryRuns},
 	}
 }
 

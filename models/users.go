@@ -35,6 +35,8 @@ type User struct {
 	Locale    string    `gorm:"column:locale"`
 	CreatedAt time.Time `gorm:"column:created_at"`
 	UpdatedAt time.Time `gorm:"column:updated_at"`
+	// ConfluenceIdentity is the Confluence account and the current match result.
+	ConfluenceIdentity `gorm:"embedded"`
 }
 
 // TableName implements gorm's tabler.
