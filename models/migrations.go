@@ -27,6 +27,8 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202611250008_sync_runs_departments_unreadable", Migrate: migrate0008SyncRunsDepartmentsUnreadable},
 		{ID: "202611250009_audit_address_action_index", Migrate: migrate0009AuditAddressActionIndex},
 		{ID: "202611250010_user_session_epoch", Migrate: migrate0010UserSessionEpoch},
+		{ID: "202612010010_users_confluence_identity", Migrate: migrate0010UsersConfluenceIdentity},
+		{ID: "202612010011_directory_runs", Migrate: migrate0011DirectoryRuns},
 	}
 }
 

@@ -40,6 +40,8 @@ type User struct {
 	SessionEpoch int64     `gorm:"column:session_epoch"`
 	CreatedAt    time.Time `gorm:"column:created_at"`
 	UpdatedAt    time.Time `gorm:"column:updated_at"`
+	// ConfluenceIdentity is the Confluence account and the current match result.
+	ConfluenceIdentity `gorm:"embedded"`
 }
 
 // TableName implements gorm's tabler.

@@ -29,4 +29,15 @@ go test -count=1 -timeout 30m "${bench_args[@]}" "${pkgs[@]}" "$@" 2>&1 | tee "$
 echo
 echo "== benchmark figures =="
 grep -E '^(Benchmark|pkg:|goos:|cpu:)' "$out" || echo "(no benchmarks ran)"
+
+# Benchmarks that have a target print it on their figure lines as "(target …) ok" or
+# "(target …) MISSED"; this gathers them, so a missed target is not lost in the output.
+echo
+echo "== targets =="
+if grep -E '\(target[^)]*\).* (ok|MISSED)$' "$out"; then
+	missed=$(grep -cE '\(target[^)]*\).* MISSED$' "$out" || true)
+	echo "targets missed: $missed"
+else
+	echo "(no figures with targets)"
+fi
 exit "$status"
