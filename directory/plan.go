@@ -83,24 +83,13 @@ func (p *plan) details(u confluence.User) {
 	}
 }
 
-// fold lower-cases ASCII, as usernames compare on both databases (NOCASE, _ci).
-func fold(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + ('a' - 'A')
-		}
-	}
-	return string(b)
-}
-
 // changes returns the writes, and the usernames of members skipped because a local
 // account holds their name.
 func (p *plan) changes() (models.DirectoryChanges, []string) {
 	var ch models.DirectoryChanges
 	holder := make(map[string]models.DirectoryAccount, len(p.accounts)) // folded username → row
 	for _, a := range p.accounts {
-		holder[fold(a.Username)] = a
+		holder[models.FoldCase(a.Username)] = a
 	}
 	park := map[uint]bool{}
 	var skipped []string
@@ -113,7 +102,7 @@ func (p *plan) changes() (models.DirectoryChanges, []string) {
 		}
 		takesName := !exists || want.Username != old.Username
 		if takesName {
-			if h, ok := holder[fold(want.Username)]; ok && (h.UserKey == nil || *h.UserKey != key) {
+			if h, ok := holder[models.FoldCase(want.Username)]; ok && (h.UserKey == nil || *h.UserKey != key) {
 				if h.UserKey == nil {
 					skipped = append(skipped, want.Username)
 					continue

@@ -227,20 +227,6 @@ func effectiveMethod(own, global models.MatchingMethod) models.MatchingMethod {
 	return models.MatchEmail
 }
 
-// fold lower-cases ASCII letters only: the case folding SQLite's NOCASE does, which
-// MySQL's _ci collations include, so a candidate the database finds passes the same test
-// as in MatchAll's in-memory pass on both databases. The Confluence side is trimmed
-// before folding; DingTalk's values are not.
-func fold(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + ('a' - 'A')
-		}
-	}
-	return string(b)
-}
-
 // index finds active DingTalk users by folded e-mail (email or org_email) and job number.
 type index struct {
 	email  map[string][]string // folded e-mail → distinct userids
@@ -257,7 +243,7 @@ func newIndex(ids []models.DingTalkIdentity) index {
 	add := func(m map[string][]string, raw, userID string) {
 		// DingTalk's values are compared as stored, untrimmed, as the database compares
 		// them; an empty one identifies nobody.
-		k := fold(raw)
+		k := models.FoldCase(raw)
 		if k != "" && !slices.Contains(m[k], userID) {
 			m[k] = append(m[k], userID)
 		}
@@ -277,7 +263,7 @@ func byEmail(u models.UserForMatching, idx index) Result {
 	if email == "" {
 		return unmatched(models.MatchReason{Code: models.ReasonNoEmail})
 	}
-	return pick(idx.email[fold(email)], email, models.ReasonEmailNotFound, models.ReasonEmailAmbiguous)
+	return pick(idx.email[models.FoldCase(email)], email, models.ReasonEmailNotFound, models.ReasonEmailAmbiguous)
 }
 
 // byJobNumber matches u's username against idx's job numbers.
@@ -286,7 +272,7 @@ func byJobNumber(u models.UserForMatching, idx index) Result {
 	if name == "" {
 		return unmatched(models.MatchReason{Code: models.ReasonJobNumberNotFound})
 	}
-	return pick(idx.job[fold(name)], name, models.ReasonJobNumberNotFound, models.ReasonJobNumberAmbiguous)
+	return pick(idx.job[models.FoldCase(name)], name, models.ReasonJobNumberNotFound, models.ReasonJobNumberAmbiguous)
 }
 
 func pick(hits []string, value string, none, many models.MatchReasonCode) Result {

@@ -167,15 +167,9 @@ func directoryRunCounters(r DirectoryRun) map[string]any {
 	}
 }
 
+// updateRunningDirectoryRun sets cols on run id if it is still running.
 func (s *Store) updateRunningDirectoryRun(ctx context.Context, step string, id uint, cols map[string]any) error {
-	res := s.db.WithContext(ctx).Model(&DirectoryRun{}).Where("id = ? AND status = ?", id, DirectoryRunning).Updates(cols)
-	if res.Error != nil {
-		return dbError(step, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return dbError(step, ErrNotFound)
-	}
-	return nil
+	return s.updateWhileStatus(ctx, step, &DirectoryRun{}, id, DirectoryRunning, cols)
 }
 
 // DirectoryRunByID returns run id, or ErrNotFound.

@@ -388,3 +388,16 @@ func (s *Store) saveStagedMatches(ctx context.Context, updates []UserMatchUpdate
 	}
 	return nil
 }
+
+// FoldCase lower-cases ASCII letters only: the case folding SQLite's NOCASE does, which
+// MySQL's _ci collations include. Code that compares names or e-mails in memory uses it,
+// so it agrees with what the database finds on both dialects.
+func FoldCase(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}

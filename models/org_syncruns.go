@@ -364,7 +364,15 @@ func syncRunCounters(r SyncRun) map[string]any {
 // updateRunningSyncRun sets cols on run id if it is still running; the status condition
 // keeps a run that was taken over from overwriting its "interrupted" outcome.
 func (s *Store) updateRunningSyncRun(ctx context.Context, step string, id uint, cols map[string]any) error {
-	res := s.db.WithContext(ctx).Model(&SyncRun{}).Where("id = ? AND status = ?", id, SyncStatusRunning).Updates(cols)
+	return s.updateWhileStatus(ctx, step, &SyncRun{}, id, SyncStatusRunning, cols)
+}
+
+// updateWhileStatus sets cols on row id of model's table only while its status is
+// still status, answering ErrNotFound otherwise: a run that another process took over
+// (or that ended) is never overwritten by its old owner. Org sync and directory runs
+// share it.
+func (s *Store) updateWhileStatus(ctx context.Context, step string, model any, id uint, status any, cols map[string]any) error {
+	res := s.db.WithContext(ctx).Model(model).Where("id = ? AND status = ?", id, status).Updates(cols)
 	if res.Error != nil {
 		return dbError(step, res.Error)
 	}
