@@ -58,9 +58,11 @@ type Deps struct {
 	Audit     AuditLog
 	Auth      *auth.Service
 	Settings  *settings.Service
-	Sessions  *scs.SessionManager
-	Locales   *locale.Bundle
-	Logger    *slog.Logger
+	// Confluence is the Confluence connection: its screen, sign-in and clients.
+	Confluence *settings.Confluence
+	Sessions   *scs.SessionManager
+	Locales    *locale.Bundle
+	Logger     *slog.Logger
 	// Metrics receives the HTTP metrics and is served on /metrics.
 	Metrics *prometheus.Registry
 	// SecureCookies marks cookies Secure and turns on HSTS; on when the app is

@@ -36,11 +36,18 @@ const (
 	ActionSettingsTest AuditAction = "settings.test"
 	// ActionSyncStart is an org sync started by a person.
 	ActionSyncStart AuditAction = "sync.start"
+	// ActionConfluenceUpdate is a save of the Confluence connection; Details names the changed fields.
+	ActionConfluenceUpdate AuditAction = "confluence.update"
+	// ActionConfluenceTest is a Test connection against Confluence; Details says how it went.
+	ActionConfluenceTest AuditAction = "confluence.test"
+	// ActionDirectorySyncStart is a Confluence user directory sync started by a person.
+	ActionDirectorySyncStart AuditAction = "directory.sync_start"
 )
 
 // AuditActions lists every action, in the order the audit log's filter offers them.
 func AuditActions() []AuditAction {
-	return []AuditAction{ActionSignIn, ActionSignInFailed, ActionSettingsUpdate, ActionSettingsTest, ActionSyncStart}
+	return []AuditAction{ActionSignIn, ActionSignInFailed, ActionSettingsUpdate, ActionSettingsTest, ActionSyncStart,
+		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart}
 }
 
 // Known reports whether a is one of AuditActions.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/gormstore"
@@ -18,6 +19,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/dingfluence/dingfluence/auth"
+	"github.com/dingfluence/dingfluence/confluence"
 	"github.com/dingfluence/dingfluence/dingtalk"
 	"github.com/dingfluence/dingfluence/handlers"
 	"github.com/dingfluence/dingfluence/jobs"
@@ -116,6 +118,11 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	}
 
 	settingsService := settings.New(store, clientOptions, logger)
+	cfMetrics := confluence.NewMetrics(registry)
+	confluenceSettings := settings.NewConfluence(store, func(c *confluence.Config) {
+		c.Metrics = cfMetrics
+		c.Logger = logger
+	}, strings.TrimRight(cfg.BaseURL, "/")+handlers.ConfluenceCallbackPath, logger)
 	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger})
 	// Syncs this server was running when it was killed would otherwise show as running.
 	if err := orgSync.Recover(ctx); err != nil {
@@ -145,6 +152,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Audit:         store,
 		Auth:          authService,
 		Settings:      settingsService,
+		Confluence:    confluenceSettings,
 		Sessions:      sessions,
 		Locales:       bundle,
 		Logger:        logger,
