@@ -69,6 +69,12 @@ type Options struct {
 	OpenGroupListing bool
 	// AccessTokenTTL is the lifetime of OAuth access tokens; 0 → DefaultAccessTokenTTL.
 	AccessTokenTTL time.Duration
+	// LegacyWatchers answers 404 on the 9.0+ watcher resources, as an older Confluence
+	// does, so clients must fall back to /json/listwatchers.action.
+	LegacyWatchers bool
+	// NoSpacePermissions answers 404 on /rest/api/space/{key}/permissions, as versions
+	// before 9.1 do.
+	NoSpacePermissions bool
 }
 
 // User is a simulated Confluence user.
@@ -190,6 +196,7 @@ func (s *Server) handler() http.Handler {
 	s.routeUsers(api)
 	s.routeGroups(api)
 	s.routeOAuth(api)
+	s.routeContent(api)
 	h := s.middleware(api)
 	if s.opts.ContextPath == "" {
 		return h
