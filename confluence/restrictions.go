@@ -92,15 +92,24 @@ type restrictionListJSON[T any] struct {
 	Start   int `json:"start"`
 	Limit   int `json:"limit"`
 	Size    int `json:"size"`
-	Links   struct {
-		Next string `json:"next"`
-	} `json:"_links"`
+	// Links is nil when the list carries no _links at all; then only a full page says
+	// that more may follow.
+	Links map[string]any `json:"_links"`
+}
+
+// more reports whether the list says more follow, given the limit the server applied.
+func (l restrictionListJSON[T]) more(limit int) bool {
+	if l.Links != nil {
+		next, _ := l.Links["next"].(string)
+		return next != ""
+	}
+	return len(l.Results) >= limit
 }
 
 // ReadRestrictions returns the view restriction set directly on content id, from
 // GET /rest/api/content/{id}/restriction/byOperation/read. start and limit page the
-// user and group lists together; the walk goes on while either list is full or says
-// more follow.
+// user and group lists together; the walk goes on while either list has a next link,
+// or, when the lists carry no links, while either is full.
 func (c *Client) ReadRestrictions(ctx context.Context, id string) (ReadRestriction, error) {
 	if !ValidContentID(id) {
 		return ReadRestriction{}, fmt.Errorf("confluence: ReadRestrictions: invalid content id %q", id)
@@ -135,7 +144,7 @@ func (c *Client) ReadRestrictions(ctx context.Context, id string) (ReadRestricti
 		if limit <= 0 {
 			limit = c.pageSize
 		}
-		more := users.Links.Next != "" || groups.Links.Next != "" || got >= limit
+		more := users.more(limit) || groups.more(limit)
 		if got == 0 || !more {
 			return r, nil
 		}
