@@ -40,7 +40,40 @@
 // Metrics. Calls are counted by API name and status class (2xx, 4xx, 5xx, error), never
 // by anything derived from the request, so label cardinality is fixed.
 //
-// Growth. Each area lives in its own file on top of get and eachPage: users.go and
-// groups.go now; content, watchers, restrictions, search, webhooks and OAuth helpers
-// follow the same pattern. confluencetest serves the same shapes over real HTTP.
+// Webhooks. ParseWebhook reads the body Confluence POSTs in either shape: the ID-only
+// payload of Data Center 9+ ({timestamp,event,userKey,page|blog:{id}}) and the full
+// legacy payload of 7.x/8.x (title, spaceKey, version, self), for page_created,
+// page_updated, blog_created and blog_updated; other events parse as WebhookIgnored and
+// the "Test connection" request (X-Event-Key diagnostics:ping, or {"test":true}) as
+// WebhookTest. Ids are Java longs, read without float rounding and accepted only as
+// positive decimal integers, so they are safe in a REST path. A refused body is a
+// *ParseError naming its ParseProblem. VerifySignature checks X-Hub-Signature
+// (sha256=<hex HMAC-SHA256(secret, raw body)>) in constant time and says why it refuses
+// (ErrNoSecret, ErrSignatureMissing, ErrSignatureMalformed, ErrSignatureMismatch).
+// UpdateTrigger.IsHousekeeping names the saves nobody should hear about.
+//
+// Content. Content asks /rest/api/content/{id}?status=any&expand=space,version,history,
+// ancestors, so a trashed page reads as trashed and a draft as draft; purged content,
+// and content the credential may not view (restrictions bind administrators too), is a
+// 404. Content carries the web URL (_links.base + webui), the "View changes" DiffURL
+// (diffpagesbyversion.action, versions n-1 and n) and the ancestor ids, root first.
+// SearchContent pages through CQL results; ChangedSinceCQL is the reconciliation query
+// (minute precision, in the calling user's time zone, so callers dedupe on id+version).
+//
+// Watchers. Watchers lists the page's and the space's watchers through the 9.0+
+// resources, every page of them, and falls back to /json/listwatchers.action when the
+// page resource answers 404 before any result (Confluence before 9.0). Both need an
+// administrator's PAT; OAuth tokens are refused. Watchers.UserKeys de-duplicates.
+//
+// Permissions. ViewRestrictions reads the read restriction of the content and of every
+// ancestor (restriction/byOperation/read, users and groups paged together) and keeps
+// those that restrict; ViewRestrictions.Permits applies Confluence's rule that every
+// level must let the user in, by userKey or group. SpaceViewPermission reads "View
+// space" from /rest/api/space/{key}/permissions (9.1+; 404 before). Any error is
+// returned as is: a caller that cannot decide must not send (fail closed).
+//
+// Growth. Each area lives in its own file on top of get and eachPage: users.go,
+// groups.go, content.go, watchers.go, restrictions.go and webhook.go; webhook
+// registration would follow the same pattern. confluencetest serves the same shapes
+// over real HTTP.
 package confluence

@@ -71,3 +71,63 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The content-side calls are labelled by fixed API names, never by ids or space keys.
+func TestContentMetricsLabels(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	tr := setupTree(t, confluencetest.Options{LegacyWatchers: true}, confluence.Config{Metrics: confluence.NewMetrics(reg)})
+	ct, err := tr.c.Content(t.Context(), tr.install)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.c.Watchers(t.Context(), tr.install, "ENG"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.c.ViewRestrictions(t.Context(), ct); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.c.SpaceViewPermission(t.Context(), "ENG"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.c.SearchContentPages(t.Context(), `type = page`, func([]confluence.Content) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, fam := range families {
+		if fam.GetName() != "confluence_api_calls_total" {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			var api, status string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "api":
+					api = l.GetValue()
+				case "status":
+					status = l.GetValue()
+				}
+			}
+			got[api+" "+status] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"content.by_id 2xx":            1,
+		"content.watchers 4xx":         1, // the 404 of an old Confluence
+		"json.listwatchers 2xx":        1,
+		"content.restriction.read 2xx": 3, // the page and its two ancestors
+		"space.permissions 2xx":        1,
+		"content.search 2xx":           1,
+	}
+	if len(got) != len(want) {
+		t.Errorf("labels %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}

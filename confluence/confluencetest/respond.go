@@ -68,6 +68,12 @@ func expands(r *http.Request) map[string]bool {
 // writePage answers one page of items from start/limit in the request, capping limit at
 // Options.MaxLimit, in the envelope the server is configured for.
 func (s *Server) writePage(w http.ResponseWriter, r *http.Request, items []any) {
+	s.writePageFunc(w, r, len(items), func(i int) any { return items[i] })
+}
+
+// writePageFunc is writePage over n items that item renders on demand, so a page of 200
+// out of 10,000 watchers renders 200 users, not 10,000.
+func (s *Server) writePageFunc(w http.ResponseWriter, r *http.Request, n int, item func(i int) any) {
 	q := r.URL.Query()
 	start, _ := strconv.Atoi(q.Get("start"))
 	start = max(start, 0)
@@ -75,8 +81,12 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, items []any) 
 	if err != nil || limit <= 0 || limit > s.opts.MaxLimit {
 		limit = s.opts.MaxLimit
 	}
-	page := items[min(start, len(items)):min(start+limit, len(items))]
-	more := start+limit < len(items)
+	from, to := min(start, n), min(start+limit, n)
+	page := make([]any, 0, to-from)
+	for i := from; i < to; i++ {
+		page = append(page, item(i))
+	}
+	more := start+limit < n
 	base := s.baseURL(r)
 	// Links are built from the request path and query, with start moved.
 	link := func(at int) string {

@@ -2,12 +2,17 @@
 // tests: users (with hidden e-mails only the mobile profile gives, deactivation,
 // renames), groups and memberships, personal access tokens and Basic auth, admin-only
 // resources, both paging envelopes with a capped limit, fault injection, and the OAuth
-// 2.0 provider of Confluence 7.17+ (authorization code with PKCE). Tests point a
-// confluence.Client at Server.URL and assert on what crossed the wire (Requests).
+// 2.0 provider of Confluence 7.17+ (authorization code with PKCE), spaces with pages and
+// blog posts (versions, drafts, trash, ancestors), page and space watchers (the 9.0+
+// resources, or 404 in LegacyWatchers mode, and /json/listwatchers.action), view
+// restrictions and space view permission enforced on every content read, and CQL
+// search. WebhookRequest builds the signed webhook Confluence would send, in either
+// payload shape. Tests point a confluence.Client at Server.URL and assert on what
+// crossed the wire (Requests).
 //
-// The model lives in one mutex-guarded state (state.go); each REST area has its own
-// handler file (users.go, groups.go, oauth.go), so content, spaces, watchers,
-// restrictions and permissions can be added beside them.
+// The model lives in one mutex-guarded state (state.go, the content part in
+// content.go); each REST area has its own handler file (users.go, groups.go, oauth.go,
+// content.go, watchers.go, restrictions.go, cql.go, webhook.go).
 package confluencetest
 
 import (
@@ -69,6 +74,12 @@ type Options struct {
 	OpenGroupListing bool
 	// AccessTokenTTL is the lifetime of OAuth access tokens; 0 → DefaultAccessTokenTTL.
 	AccessTokenTTL time.Duration
+	// LegacyWatchers answers 404 on the 9.0+ watcher resources, as an older Confluence
+	// does, so clients must fall back to /json/listwatchers.action.
+	LegacyWatchers bool
+	// NoSpacePermissions answers 404 on /rest/api/space/{key}/permissions, as versions
+	// before 9.1 do.
+	NoSpacePermissions bool
 }
 
 // User is a simulated Confluence user.
@@ -190,6 +201,7 @@ func (s *Server) handler() http.Handler {
 	s.routeUsers(api)
 	s.routeGroups(api)
 	s.routeOAuth(api)
+	s.routeContent(api)
 	h := s.middleware(api)
 	if s.opts.ContextPath == "" {
 		return h

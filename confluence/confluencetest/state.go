@@ -29,6 +29,9 @@ type state struct {
 	refresh      map[string]*oauthToken  // OAuth refresh token → grant
 	browser      browserUser
 
+	cs         contentState // spaces, content, watchers, restrictions (content.go)
+	webhookSeq int
+
 	requests []Request
 	faults   []injectedFault
 }
@@ -48,6 +51,7 @@ func newState() state {
 		codes:        map[string]*authCode{},
 		access:       map[string]*oauthToken{},
 		refresh:      map[string]*oauthToken{},
+		cs:           newContentState(),
 	}
 }
 
