@@ -318,8 +318,10 @@ func TestDirectoryNotConfigured(t *testing.T) {
 		svc := directory.New(f.store, notConfigured{}, matching.New(f.store, nil, f.clock), directory.Options{Clock: f.clock, Logger: testLogger(t)})
 		t.Cleanup(svc.Close)
 		for name, start := range map[string]func() (models.DirectoryRun, bool, error){
-			"Start": func() (models.DirectoryRun, bool, error) { return svc.Start(f.ctx, models.DirectoryTriggerUser, "admin") },
-			"Run":   func() (models.DirectoryRun, bool, error) { return svc.Run(f.ctx, models.DirectoryTriggerSchedule, "") },
+			"Start": func() (models.DirectoryRun, bool, error) {
+				return svc.Start(f.ctx, models.DirectoryTriggerUser, "admin")
+			},
+			"Run": func() (models.DirectoryRun, bool, error) { return svc.Run(f.ctx, models.DirectoryTriggerSchedule, "") },
 		} {
 			if run, started, err := start(); !errors.Is(err, errNotConfigured) || started || run.ID != 0 {
 				t.Errorf("%s = %+v, %v, %v; want the source's error and no run", name, run, started, err)
