@@ -44,6 +44,16 @@ type OrgSync interface {
 	RunningSyncRuns(ctx context.Context) ([]models.SyncRun, error)
 }
 
+// DirectorySync starts the Confluence user directory sync and tells how its runs stand
+// (*directory.Service implements it).
+type DirectorySync interface {
+	// Start returns the running run with started false when one is running, and
+	// settings.ErrConfluenceNotConfigured, with no run, before Confluence is set up.
+	Start(ctx context.Context, trigger models.DirectoryTrigger, actor string) (run models.DirectoryRun, started bool, err error)
+	DirectoryRun(ctx context.Context, id uint) (models.DirectoryRun, error)
+	RecentDirectoryRuns(ctx context.Context, limit int) ([]models.DirectoryRun, error)
+}
+
 // AuditLog reads the audit log.
 type AuditLog interface {
 	AuditPage(ctx context.Context, q models.AuditQuery) (models.AuditPage, error)
@@ -60,6 +70,8 @@ type Deps struct {
 	Settings  *settings.Service
 	// Confluence is the Confluence connection: its screen, sign-in and clients.
 	Confluence *settings.Confluence
+	// DirectorySync syncs the Confluence users.
+	DirectorySync DirectorySync
 	Sessions   *scs.SessionManager
 	Locales    *locale.Bundle
 	Logger     *slog.Logger
