@@ -72,9 +72,9 @@ type Deps struct {
 	Confluence *settings.Confluence
 	// DirectorySync syncs the Confluence users.
 	DirectorySync DirectorySync
-	Sessions   *scs.SessionManager
-	Locales    *locale.Bundle
-	Logger     *slog.Logger
+	Sessions      *scs.SessionManager
+	Locales       *locale.Bundle
+	Logger        *slog.Logger
 	// Metrics receives the HTTP metrics and is served on /metrics.
 	Metrics *prometheus.Registry
 	// SecureCookies marks cookies Secure and turns on HSTS; on when the app is
