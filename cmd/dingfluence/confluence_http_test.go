@@ -402,3 +402,25 @@ func TestDirectoryRunInterrupted(t *testing.T) {
 		t.Errorf("recent list does not show the run interrupted")
 	}
 }
+
+// In the assembled app a manual org sync re-matches everyone: a Confluence user synced
+// before DingTalk was is unmatched, and matched once "Full sync" has run.
+func TestManualOrgSyncRematches(t *testing.T) {
+	cf := confluenceFixture(t)
+	cf.AddUser(confluencetest.User{Username: "zhang.san", Email: "zhang.san@acme.example"})
+	cf.AddToGroup(models.DefaultConfluenceUserGroup, "zhang.san")
+	dt := orgFixture(t)
+	app := startApp(t)
+	configureConfluence(t, app, cf.URL(), cf.adminToken)
+	configureDingTalk(t, app, dt)
+	admin, csrf := app.adminSession(t, "/admin/confluence")
+	_, body := post(t, admin, app.URL, "/admin/confluence/directory/sync", url.Values{"_csrf": {csrf}})
+	waitDirectoryRun(t, admin, app, body)
+	if u, err := app.Store.UserByUsername(context.Background(), "zhang.san"); err != nil || u.MatchStatus != models.MatchUnmatched {
+		t.Fatalf("before the org sync: %+v, %v; want unmatched", u.ConfluenceIdentity, err)
+	}
+	startAndWait(t, admin, app, csrf, "full")
+	if u, err := app.Store.UserByUsername(context.Background(), "zhang.san"); err != nil || u.MatchStatus != models.MatchMatched || u.DingTalkUserID != "zhangsan" {
+		t.Fatalf("after the org sync: %+v, %v; want matched to zhangsan", u.ConfluenceIdentity, err)
+	}
+}
