@@ -33,7 +33,9 @@ func TestConfluenceValidate(t *testing.T) {
 		{"base URL missing", "baseUrl", "confluence.error.baseUrlRequired", func(f *Confluence) { f.BaseURL = "  " }},
 		{"base URL relative", "baseUrl", "confluence.error.baseUrlInvalid", func(f *Confluence) { f.BaseURL = "/confluence" }},
 		{"base URL with a fragment", "baseUrl", "confluence.error.baseUrlInvalid", func(f *Confluence) { f.BaseURL = "https://wiki.example.com/#x" }},
-		{"base URL too long", "baseUrl", "settings.error.urlTooLong", func(f *Confluence) { f.BaseURL = "https://w.example/" + strings.Repeat("a", models.ConfluenceBaseURLMax) }},
+		{"base URL too long", "baseUrl", "settings.error.urlTooLong", func(f *Confluence) {
+			f.BaseURL = "https://w.example/" + strings.Repeat("a", models.ConfluenceBaseURLMax)
+		}},
 		{"token not UTF-8", "serviceToken", "settings.error.notUTF8", func(f *Confluence) { f.ServiceToken = "\xff" }},
 		{"token too long", "serviceToken", "confluence.error.secretTooLong", func(f *Confluence) { f.ServiceToken = strings.Repeat("t", models.ConfluenceSecretMaxBytes+1) }},
 		{"admin group missing", "adminGroup", "confluence.error.groupRequired", func(f *Confluence) { f.AdminGroup = "" }},
