@@ -119,7 +119,8 @@ func New(store *models.Store, source ConfluenceSource, matcher Matcher, opts Opt
 
 // Start begins a sync in the background (on a context that ends at Close) and returns
 // its row at once with started = true. While another directory sync runs it returns
-// that one with started = false.
+// that one with started = false. When the source hands out no client (Confluence is
+// not configured) it returns the source's error and records no run: nothing was tried.
 func (s *Service) Start(ctx context.Context, trigger models.DirectoryTrigger, actor string) (models.DirectoryRun, bool, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -128,7 +129,7 @@ func (s *Service) Start(ctx context.Context, trigger models.DirectoryTrigger, ac
 	}
 	s.running.Add(1)
 	s.mu.Unlock()
-	run, started, err := s.begin(ctx, trigger, actor)
+	run, src, started, err := s.begin(ctx, trigger, actor)
 	if err != nil || !started {
 		s.running.Done()
 		return run, started, err
@@ -136,7 +137,7 @@ func (s *Service) Start(ctx context.Context, trigger models.DirectoryTrigger, ac
 	go func() {
 		defer s.running.Done()
 		// The outcome is in the run's row; a failure to record it is logged by execute.
-		_, _ = s.execute(s.background, run)
+		_, _ = s.execute(s.background, run, src)
 	}()
 	return run, true, nil
 }
@@ -145,11 +146,11 @@ func (s *Service) Start(ctx context.Context, trigger models.DirectoryTrigger, ac
 // running sync with started = false. err reports only a run that could not be recorded;
 // how the sync itself went is in the row (Status, HTTPStatus, Error).
 func (s *Service) Run(ctx context.Context, trigger models.DirectoryTrigger, actor string) (models.DirectoryRun, bool, error) {
-	run, started, err := s.begin(ctx, trigger, actor)
+	run, src, started, err := s.begin(ctx, trigger, actor)
 	if err != nil || !started {
 		return run, started, err
 	}
-	run, err = s.execute(ctx, run)
+	run, err = s.execute(ctx, run, src)
 	return run, true, err
 }
 
@@ -173,28 +174,80 @@ func (s *Service) Recover(ctx context.Context) error {
 
 func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Millisecond) }
 
-func (s *Service) begin(ctx context.Context, trigger models.DirectoryTrigger, actor string) (models.DirectoryRun, bool, error) {
+// source is what a run reads Confluence with.
+type source struct {
+	client *confluence.Client
+	group  string
+}
+
+// begin gets the Confluence client, then records a new running run (and, for a run an
+// admin asked for, its audit entry in the same transaction), unless one is running.
+func (s *Service) begin(ctx context.Context, trigger models.DirectoryTrigger, actor string) (models.DirectoryRun, source, bool, error) {
 	if trigger != models.DirectoryTriggerUser && trigger != models.DirectoryTriggerSchedule {
-		return models.DirectoryRun{}, false, fmt.Errorf("directory: unknown trigger %q", trigger)
+		return models.DirectoryRun{}, source{}, false, fmt.Errorf("directory: unknown trigger %q", trigger)
+	}
+	client, group, err := s.source.DirectoryClient(ctx)
+	if err != nil {
+		return models.DirectoryRun{}, source{}, false, fmt.Errorf("directory: get Confluence client: %w", err)
+	}
+	if strings.TrimSpace(group) == "" {
+		group = DefaultGroup
 	}
 	expected, err := s.store.CountActiveDirectoryAccounts(ctx)
 	if err != nil {
-		return models.DirectoryRun{}, false, fmt.Errorf("directory: begin: %w", err)
+		return models.DirectoryRun{}, source{}, false, fmt.Errorf("directory: begin: %w", err)
 	}
 	now := s.now()
-	run, started, err := s.store.BeginDirectoryRun(ctx, models.DirectoryRun{
-		Trigger: trigger, Actor: actor, StartedAt: now, HeartbeatAt: now, ExpectedUsers: expected,
-	}, now.Add(-s.opts.StaleAfter))
+	var (
+		run     models.DirectoryRun
+		started bool
+	)
+	err = s.store.InTx(ctx, func(tx *models.Store) error {
+		var err error
+		run, started, err = tx.BeginDirectoryRun(ctx, models.DirectoryRun{
+			Trigger: trigger, Actor: actor, GroupName: group, StartedAt: now, HeartbeatAt: now, ExpectedUsers: expected,
+		}, now.Add(-s.opts.StaleAfter))
+		if err != nil || !started || trigger != models.DirectoryTriggerUser {
+			return err
+		}
+		// Who pressed the button stays on record after directory_runs is pruned.
+		return tx.Audit(ctx, models.AuditEntry{Actor: actor, Action: models.ActionDirectorySyncStart,
+			Details: fmt.Sprintf("group %s (run %d)", group, run.ID)})
+	})
 	if err != nil {
-		return models.DirectoryRun{}, false, fmt.Errorf("directory: begin: %w", err)
+		return models.DirectoryRun{}, source{}, false, fmt.Errorf("directory: begin: %w", err)
 	}
-	return run, started, nil
+	if !started {
+		return run.Judged(s.now().Add(-s.opts.StaleAfter)), source{}, false, nil
+	}
+	return run, source{client: client, group: group}, true, nil
+}
+
+// DirectoryRun returns run id as it stands now: a running run whose heartbeat went stale
+// is reported interrupted, so a crashed run's progress bar stops.
+func (s *Service) DirectoryRun(ctx context.Context, id uint) (models.DirectoryRun, error) {
+	run, err := s.store.DirectoryRunByID(ctx, id)
+	if err != nil {
+		return models.DirectoryRun{}, err
+	}
+	return run.Judged(s.now().Add(-s.opts.StaleAfter)), nil
+}
+
+// RecentDirectoryRuns returns the newest limit runs, newest first, judged as DirectoryRun
+// judges them.
+func (s *Service) RecentDirectoryRuns(ctx context.Context, limit int) ([]models.DirectoryRun, error) {
+	runs, err := s.store.RecentDirectoryRuns(ctx, limit)
+	staleBefore := s.now().Add(-s.opts.StaleAfter)
+	for i := range runs {
+		runs[i] = runs[i].Judged(staleBefore)
+	}
+	return runs, err
 }
 
 // execute does run and records how it ended.
-func (s *Service) execute(ctx context.Context, run models.DirectoryRun) (models.DirectoryRun, error) {
+func (s *Service) execute(ctx context.Context, run models.DirectoryRun, src source) (models.DirectoryRun, error) {
 	s.log.InfoContext(ctx, "directory sync started", slog.Uint64("run", uint64(run.ID)))
-	err := s.work(ctx, &run)
+	err := s.work(ctx, &run, src)
 	switch {
 	case err == nil:
 		run.Status = models.DirectorySucceeded
@@ -227,15 +280,8 @@ func (s *Service) execute(ctx context.Context, run models.DirectoryRun) (models.
 }
 
 // work lists the group, writes the changes and re-matches, counting into run.
-func (s *Service) work(ctx context.Context, run *models.DirectoryRun) error {
-	client, group, err := s.source.DirectoryClient(ctx)
-	if err != nil {
-		return fmt.Errorf("get Confluence client: %w", err)
-	}
-	if strings.TrimSpace(group) == "" {
-		group = DefaultGroup
-	}
-	run.GroupName = group
+func (s *Service) work(ctx context.Context, run *models.DirectoryRun, src source) error {
+	client, group := src.client, src.group
 	accounts, err := s.store.DirectoryAccounts(ctx)
 	if err != nil {
 		return err

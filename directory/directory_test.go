@@ -3,6 +3,8 @@ package directory_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -295,6 +297,74 @@ func TestDirectoryOneRunAtATime(t *testing.T) {
 		run, started, err := other.Run(f.ctx, models.DirectoryTriggerUser, "admin")
 		if err != nil || !started || run.Status != models.DirectorySucceeded || run.UsersCreated != 1 {
 			t.Errorf("next run = %+v, %v, %v; want it to start and succeed", run, started, err)
+		}
+	})
+}
+
+// notConfigured is a source before the Confluence connection was saved.
+type notConfigured struct{}
+
+var errNotConfigured = errors.New("confluence is not configured")
+
+func (notConfigured) DirectoryClient(context.Context) (*confluence.Client, string, error) {
+	return nil, "", errNotConfigured
+}
+
+// Without a Confluence client nothing is tried: the source's error comes back and no run
+// is recorded, so the screen and the schedule can tell "not configured" from a failure.
+func TestDirectoryNotConfigured(t *testing.T) {
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		f := newFixture(t, db, 10)
+		svc := directory.New(f.store, notConfigured{}, matching.New(f.store, nil, f.clock), directory.Options{Clock: f.clock, Logger: testLogger(t)})
+		t.Cleanup(svc.Close)
+		for name, start := range map[string]func() (models.DirectoryRun, bool, error){
+			"Start": func() (models.DirectoryRun, bool, error) {
+				return svc.Start(f.ctx, models.DirectoryTriggerUser, "admin")
+			},
+			"Run": func() (models.DirectoryRun, bool, error) { return svc.Run(f.ctx, models.DirectoryTriggerSchedule, "") },
+		} {
+			if run, started, err := start(); !errors.Is(err, errNotConfigured) || started || run.ID != 0 {
+				t.Errorf("%s = %+v, %v, %v; want the source's error and no run", name, run, started, err)
+			}
+		}
+		if runs, err := f.store.RecentDirectoryRuns(f.ctx, 0); err != nil || len(runs) != 0 {
+			t.Errorf("runs = %+v, %v; want none recorded", runs, err)
+		}
+		if n := len(f.cf.Requests()); n != 0 {
+			t.Errorf("%d requests reached Confluence", n)
+		}
+	})
+}
+
+// A sync an admin starts is in the audit log with the group and run; a scheduled one is not.
+// A run whose heartbeat went stale reads as interrupted.
+func TestDirectoryAuditAndJudgedRuns(t *testing.T) {
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		f := newFixture(t, db, 10)
+		pressed := f.sync()
+		if _, _, err := f.svc.Run(f.ctx, models.DirectoryTriggerSchedule, ""); err != nil {
+			t.Fatal(err)
+		}
+		page, err := f.store.AuditPage(f.ctx, models.AuditQuery{Action: models.ActionDirectorySyncStart})
+		want := fmt.Sprintf("group %s (run %d)", group, pressed.ID)
+		if err != nil || len(page.Entries) != 1 || page.Entries[0].Actor != "admin" || page.Entries[0].Details != want {
+			t.Errorf("audit = %+v, %v; want one entry by admin: %q", page.Entries, err, want)
+		}
+
+		stuck, started, err := f.store.BeginDirectoryRun(f.ctx, models.DirectoryRun{
+			Trigger: models.DirectoryTriggerUser, StartedAt: f.clock.Now(), HeartbeatAt: f.clock.Now(),
+		}, f.clock.Now().Add(-time.Hour))
+		if err != nil || !started {
+			t.Fatal(started, err)
+		}
+		if got, _ := f.svc.DirectoryRun(f.ctx, stuck.ID); got.Status != models.DirectoryRunning {
+			t.Errorf("fresh run = %s, want running", got.Status)
+		}
+		f.clock.Advance(directory.DefaultStaleAfter + time.Second)
+		got, err := f.svc.DirectoryRun(f.ctx, stuck.ID)
+		recent, rerr := f.svc.RecentDirectoryRuns(f.ctx, 1)
+		if err != nil || rerr != nil || got.Status != models.DirectoryInterrupted || len(recent) != 1 || recent[0].Status != models.DirectoryInterrupted {
+			t.Errorf("stale run = %s (%v), recent %+v (%v); want interrupted", got.Status, err, recent, rerr)
 		}
 	})
 }

@@ -55,6 +55,9 @@ func classify(err error) errorAnswer {
 	case errors.Is(err, settings.ErrNotConfigured):
 		return errorAnswer{Status: http.StatusConflict, Message: "sync.notConfigured",
 			Link: "/admin/dingtalk/settings", LinkLabel: "sync.notConfiguredLink"}
+	case errors.Is(err, settings.ErrConfluenceNotConfigured):
+		return errorAnswer{Status: http.StatusConflict, Message: "directory.notConfigured",
+			Link: "/admin/confluence", LinkLabel: "directory.notConfiguredLink"}
 	case errors.As(err, &invalid):
 		return errorAnswer{Status: http.StatusUnprocessableEntity, Message: "error.invalid"}
 	}

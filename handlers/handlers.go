@@ -44,6 +44,16 @@ type OrgSync interface {
 	RunningSyncRuns(ctx context.Context) ([]models.SyncRun, error)
 }
 
+// DirectorySync starts the Confluence user directory sync and tells how its runs stand
+// (*directory.Service implements it).
+type DirectorySync interface {
+	// Start returns the running run with started false when one is running, and
+	// settings.ErrConfluenceNotConfigured, with no run, before Confluence is set up.
+	Start(ctx context.Context, trigger models.DirectoryTrigger, actor string) (run models.DirectoryRun, started bool, err error)
+	DirectoryRun(ctx context.Context, id uint) (models.DirectoryRun, error)
+	RecentDirectoryRuns(ctx context.Context, limit int) ([]models.DirectoryRun, error)
+}
+
 // AuditLog reads the audit log.
 type AuditLog interface {
 	AuditPage(ctx context.Context, q models.AuditQuery) (models.AuditPage, error)
@@ -60,9 +70,11 @@ type Deps struct {
 	Settings  *settings.Service
 	// Confluence is the Confluence connection: its screen, sign-in and clients.
 	Confluence *settings.Confluence
-	Sessions   *scs.SessionManager
-	Locales    *locale.Bundle
-	Logger     *slog.Logger
+	// DirectorySync syncs the Confluence users.
+	DirectorySync DirectorySync
+	Sessions      *scs.SessionManager
+	Locales       *locale.Bundle
+	Logger        *slog.Logger
 	// Metrics receives the HTTP metrics and is served on /metrics.
 	Metrics *prometheus.Registry
 	// SecureCookies marks cookies Secure and turns on HSTS; on when the app is

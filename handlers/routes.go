@@ -59,6 +59,12 @@ func (h *Handlers) Register(e *echo.Echo) {
 
 	admin := app.with("/admin", h.requireSignIn, h.requireAdmin)
 	admin.get("", h.adminHome)
+	admin.get("/confluence", h.confluenceForm)
+	admin.post("/confluence", h.saveConfluence)
+	admin.post("/confluence/test", h.testConfluence)
+	admin.post("/confluence/directory/sync", h.startDirectorySync)
+	admin.get("/confluence/directory/runs", h.recentDirectoryRuns)
+	admin.get("/confluence/directory/runs/:id", h.directoryRun)
 	admin.get("/dingtalk/settings", h.settingsForm)
 	admin.post("/dingtalk/settings", h.saveSettings)
 	admin.post("/dingtalk/settings/test", h.testConnection)

@@ -77,6 +77,24 @@ func (DirectoryRun) TableName() string { return "directory_runs" }
 // Running reports whether the run has not ended.
 func (r DirectoryRun) Running() bool { return r.Status == DirectoryRunning }
 
+// Judged is r as it stands at a time whose stale limit is staleBefore: a running run
+// whose heartbeat is older is shown interrupted (its server is gone), though its row
+// says running until the next start or start-up takes it over.
+func (r DirectoryRun) Judged(staleBefore time.Time) DirectoryRun {
+	if r.Running() && r.HeartbeatAt.Before(staleBefore) {
+		r.Status, r.Error = DirectoryInterrupted, DirectoryErrorCrashed
+	}
+	return r
+}
+
+// Duration is how long an ended run took; 0 while it runs.
+func (r DirectoryRun) Duration() time.Duration {
+	if r.FinishedAt == nil {
+		return 0
+	}
+	return r.FinishedAt.Sub(r.StartedAt)
+}
+
 // Percent estimates the progress of a running run from the members the previous sync
 // found; an ended run is at 100.
 func (r DirectoryRun) Percent() int {

@@ -83,6 +83,11 @@ type Options struct {
 	// RetryBackoff is the pause before the first of those rounds; it doubles each round
 	// (0 → 5s).
 	RetryBackoff time.Duration
+	// AfterSync, when set, is called with each run once its end is recorded, unless the
+	// run was interrupted: the app re-matches everyone against the DingTalk users just
+	// written (a func, so orgsync needs no matching import). It runs on the run's
+	// context, before Run returns; its error is logged, the run stands.
+	AfterSync func(ctx context.Context, run models.SyncRun) error
 }
 
 // Service runs org syncs. It is safe for concurrent use.
@@ -326,7 +331,22 @@ func (s *Service) execute(ctx context.Context, run models.SyncRun, client *dingt
 			s.log.WarnContext(ctx, "org sync: refresh statistics", append(runAttrs(run), slog.Any("error", aerr))...)
 		}
 	}
+	if err == nil {
+		s.afterSync(ctx, run)
+	}
 	return run, err
+}
+
+// afterSync calls Options.AfterSync for an ended run. A failed or incomplete run still
+// wrote what it read before its error, so it counts; an interrupted one stopped with the
+// server, which is no time to start more work.
+func (s *Service) afterSync(ctx context.Context, run models.SyncRun) {
+	if s.opts.AfterSync == nil || run.Status == models.SyncStatusInterrupted || ctx.Err() != nil {
+		return
+	}
+	if err := s.opts.AfterSync(ctx, run); err != nil {
+		s.log.WarnContext(ctx, "org sync: after-sync step", append(runAttrs(run), slog.Any("error", err))...)
+	}
 }
 
 // LastScheduledFullSync returns when the newest scheduled full sync started, whether it

@@ -46,6 +46,41 @@
     }
   });
 
+  // Copy buttons (the redirect URL of the Confluence screen): copy the target input's
+  // value and say so on the button. The clipboard API needs a secure context; where it
+  // is missing the value is selected and copied the old way.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-copy-target]");
+    if (!button) {
+      return;
+    }
+    var input = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!input) {
+      return;
+    }
+    var done = function () {
+      if (!button.hasAttribute("data-label")) {
+        button.setAttribute("data-label", button.textContent);
+      }
+      button.textContent = button.getAttribute("data-copied") || button.textContent;
+      setTimeout(function () { button.textContent = button.getAttribute("data-label"); }, 2000);
+    };
+    var fallback = function () {
+      input.select();
+      try {
+        document.execCommand("copy");
+      } catch (e) {
+        return;
+      }
+      done();
+    };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(input.value).then(done, fallback);
+    } else {
+      fallback();
+    }
+  });
+
   // Department tree: the first click on a department's toggle loads its
   // children (hx-get, once); later clicks fold and unfold them.
   document.addEventListener("click", function (evt) {

@@ -41,6 +41,9 @@ type NavGroup struct {
 // Only screens that exist are listed.
 func adminNav() []NavGroup {
 	return []NavGroup{
+		{Heading: "nav.confluence", Items: []NavItem{
+			{Key: "confluence", Href: "/admin/confluence", Label: "nav.confluenceConnection"},
+		}},
 		{Heading: "nav.dingtalk", Items: []NavItem{
 			{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings"},
 			{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments"},

@@ -21,9 +21,11 @@ import (
 	"github.com/dingfluence/dingfluence/auth"
 	"github.com/dingfluence/dingfluence/confluence"
 	"github.com/dingfluence/dingfluence/dingtalk"
+	"github.com/dingfluence/dingfluence/directory"
 	"github.com/dingfluence/dingfluence/handlers"
 	"github.com/dingfluence/dingfluence/jobs"
 	"github.com/dingfluence/dingfluence/locale"
+	"github.com/dingfluence/dingfluence/matching"
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/orgsync"
 	"github.com/dingfluence/dingfluence/secretbox"
@@ -36,6 +38,7 @@ type App struct {
 	Store     *models.Store
 	db        *gorm.DB
 	orgSync   *orgsync.Service
+	directory *directory.Service
 	scheduler *jobs.Scheduler
 	workers   *jobs.Workers
 	logger    *slog.Logger
@@ -123,12 +126,16 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		c.Metrics = cfMetrics
 		c.Logger = logger
 	}, strings.TrimRight(cfg.BaseURL, "/")+handlers.ConfluenceCallbackPath, logger)
-	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger})
+	clock := clockwork.NewRealClock()
+	// One engine re-matches everyone after every org sync and every directory sync.
+	matcher := matching.New(store, settingsService, clock)
+	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger, Clock: clock, AfterSync: rematch(matcher)})
+	directorySync := directory.New(store, confluenceSettings, matcher, directory.Options{Logger: logger, Clock: clock})
 	// Syncs this server was running when it was killed would otherwise show as running.
-	if err := orgSync.Recover(ctx); err != nil {
+	if err := errors.Join(orgSync.Recover(ctx), directorySync.Recover(ctx)); err != nil {
 		return nil, err
 	}
-	scheduler, err := newScheduler(store, settingsService, orgSync, logger)
+	scheduler, err := newScheduler(store, settingsService, orgSync, directorySync, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +160,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Auth:          authService,
 		Settings:      settingsService,
 		Confluence:    confluenceSettings,
+		DirectorySync: directorySync,
 		Sessions:      sessions,
 		Locales:       bundle,
 		Logger:        logger,
@@ -160,7 +168,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		SecureCookies: cfg.secureCookies(),
 		MetricsToken:  cfg.MetricsToken,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, scheduler: scheduler, workers: workers, logger: logger}, nil
+	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, scheduler: scheduler, workers: workers, logger: logger}, nil
 }
 
 // clientIPExtractor says where a request's client address comes from. With
@@ -186,18 +194,16 @@ func clientIPExtractor(cfg Config) (echo.IPExtractor, error) {
 }
 
 // newScheduler builds the scheduler with the periodic jobs: the scheduled org sync
-// (which decides itself whether a sync is due) and retention.
-func newScheduler(store *models.Store, settings orgsync.SettingsSource, orgSync *orgsync.Service, logger *slog.Logger) (*jobs.Scheduler, error) {
+// (which decides itself whether a sync is due) followed by the directory sync, and
+// retention.
+func newScheduler(store *models.Store, settings orgsync.SettingsSource, orgSync *orgsync.Service, directorySync *directory.Service, logger *slog.Logger) (*jobs.Scheduler, error) {
 	scheduler, err := jobs.New(store, jobs.Options{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	schedule := orgsync.Schedule{Settings: settings, Slack: orgSyncTick / 2}
 	err = errors.Join(
-		scheduler.Register("org-sync", orgSyncTick, func(ctx context.Context) error {
-			_, err := orgSync.RunScheduledSyncIfDue(ctx, schedule)
-			return err
-		}),
+		scheduler.Register("org-sync", orgSyncTick, scheduledSyncs(orgSync, schedule, directorySync, logger)),
 		scheduler.Register("retention", retentionPeriod, jobs.Retention(store, nil, logger)),
 	)
 	if err != nil {
@@ -205,6 +211,60 @@ func newScheduler(store *models.Store, settings orgsync.SettingsSource, orgSync 
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	return scheduler, nil
+}
+
+// scheduledOrgSync is the part of orgsync.Service the schedule drives.
+type scheduledOrgSync interface {
+	RunScheduledSyncIfDue(ctx context.Context, sched orgsync.Schedule) (bool, error)
+}
+
+// directoryRunner is the part of directory.Service the schedule drives.
+type directoryRunner interface {
+	Run(ctx context.Context, trigger models.DirectoryTrigger, actor string) (models.DirectoryRun, bool, error)
+}
+
+// scheduledSyncs is the org-sync job: when a scheduled org sync is due it runs it, then
+// the Confluence directory sync, which re-matches everyone against the DingTalk users
+// just synced. Both run inside the job's lease, and the directory sync also holds its
+// own slot, so one instance runs at a time across replicas. The directory sync follows
+// even an org sync that failed: the Confluence side does not depend on DingTalk.
+func scheduledSyncs(orgSync scheduledOrgSync, schedule orgsync.Schedule, dir directoryRunner, logger *slog.Logger) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		ran, err := orgSync.RunScheduledSyncIfDue(ctx, schedule)
+		if !ran || ctx.Err() != nil {
+			return err
+		}
+		return errors.Join(err, runScheduledDirectorySync(ctx, dir, logger))
+	}
+}
+
+func runScheduledDirectorySync(ctx context.Context, dir directoryRunner, logger *slog.Logger) error {
+	run, started, err := dir.Run(ctx, models.DirectoryTriggerSchedule, "")
+	switch {
+	case errors.Is(err, settings.ErrConfluenceNotConfigured):
+		// Sign-in and the directory are optional until an admin sets Confluence up.
+		logger.DebugContext(ctx, "scheduled directory sync skipped: Confluence is not configured")
+		return nil
+	case err != nil:
+		return fmt.Errorf("scheduled directory sync: %w", err)
+	case !started:
+		logger.InfoContext(ctx, "scheduled directory sync skipped: one is already running", slog.Uint64("run", uint64(run.ID)))
+		return nil
+	case run.Status != models.DirectorySucceeded:
+		return fmt.Errorf("scheduled directory sync (run %d) %s: %s", run.ID, run.Status, run.Error)
+	}
+	return nil
+}
+
+// rematch is the org sync's AfterSync: everyone is re-matched against the DingTalk users
+// the sync wrote, whoever started it.
+func rematch(m directory.Matcher) func(ctx context.Context, run models.SyncRun) error {
+	return func(ctx context.Context, run models.SyncRun) error {
+		if _, err := m.MatchAll(ctx); err != nil {
+			return fmt.Errorf("re-match after org sync run %d: %w", run.ID, err)
+		}
+		return nil
+	}
 }
 
 // StartJobs starts the background work: the periodic jobs (scheduled org sync,
@@ -221,6 +281,7 @@ func (a *App) Close() error {
 	}
 	a.workers.Shutdown()
 	a.orgSync.Close()
+	a.directory.Close()
 	sqlDB, err := a.db.DB()
 	if err != nil {
 		return err
