@@ -22,8 +22,10 @@ import (
 	"github.com/dingfluence/dingfluence/handlers"
 	"github.com/dingfluence/dingfluence/jobs"
 	"github.com/dingfluence/dingfluence/locale"
+	"github.com/dingfluence/dingfluence/matching"
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/orgsync"
+	"github.com/dingfluence/dingfluence/profile"
 	"github.com/dingfluence/dingfluence/secretbox"
 	"github.com/dingfluence/dingfluence/settings"
 )
@@ -117,6 +119,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 
 	settingsService := settings.New(store, clientOptions, logger)
 	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger})
+	matcher := matching.New(store, settingsService, nil)
+	profileService := profile.New(store, matcher, settingsService)
 	// Syncs this server was running when it was killed would otherwise show as running.
 	if err := orgSync.Recover(ctx); err != nil {
 		return nil, err
@@ -151,6 +155,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Metrics:       registry,
 		SecureCookies: cfg.secureCookies(),
 		MetricsToken:  cfg.MetricsToken,
+		Profile:       profileService,
+		Identities:    store,
 	}).Register(e)
 	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, scheduler: scheduler, workers: workers, logger: logger}, nil
 }
