@@ -341,7 +341,9 @@ func TestMatchMobile(t *testing.T) {
 
 type notConfigured struct{}
 
-func (notConfigured) Client(context.Context) (*dingtalk.Client, error) { return nil, settings.ErrNotConfigured }
+func (notConfigured) Client(context.Context) (*dingtalk.Client, error) {
+	return nil, settings.ErrNotConfigured
+}
 
 // A mobile lookup while no DingTalk app is configured says so, rather than passing the
 // configuration error off as DingTalk's answer.

@@ -29,7 +29,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202611250010_user_session_epoch", Migrate: migrate0010UserSessionEpoch},
 		{ID: "202612010010_users_confluence_identity", Migrate: migrate0010UsersConfluenceIdentity},
 		{ID: "202612010011_directory_runs", Migrate: migrate0011DirectoryRuns},
-		{ID: "202612020020_users_match_status_index", Migrate: migrate0020UsersMatchStatusIndex},
+		{ID: "202612020020_users_notify_enabled_match_status", Migrate: migrate0020UsersNotifyEnabledMatchStatus},
 	}
 }
 

@@ -13,8 +13,8 @@ type DingTalkPreferences struct {
 	MatchingMethod MatchingMethod
 	// Mobile is the number a mobile match looks up in DingTalk.
 	Mobile string
-	// Enabled: the person receives notifications.
-	Enabled bool
+	// NotifyEnabled: the person receives notifications.
+	NotifyEnabled bool
 	// NotifyOwnChanges: the person also hears of their own changes.
 	NotifyOwnChanges bool
 }
@@ -24,7 +24,7 @@ func (s *Store) SetDingTalkPreferences(ctx context.Context, id uint, p DingTalkP
 	return s.updateUser(ctx, "set DingTalk preferences", id, map[string]any{
 		"matching_method":    string(p.MatchingMethod),
 		"mobile":             p.Mobile,
-		"enabled":            p.Enabled,
+		"notify_enabled":     p.NotifyEnabled,
 		"notify_own_changes": p.NotifyOwnChanges,
 	})
 }

@@ -23,8 +23,8 @@ func TestSetDingTalkPreferences(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, p := range []models.DingTalkPreferences{
-			{MatchingMethod: models.MatchMobile, Mobile: "+8613800000001", Enabled: false, NotifyOwnChanges: true},
-			{MatchingMethod: "", Mobile: "", Enabled: true, NotifyOwnChanges: false},
+			{MatchingMethod: models.MatchMobile, Mobile: "+8613800000001", NotifyEnabled: false, NotifyOwnChanges: true},
+			{MatchingMethod: "", Mobile: "", NotifyEnabled: true, NotifyOwnChanges: false},
 		} {
 			if err := store.SetDingTalkPreferences(ctx, u.ID, p); err != nil {
 				t.Fatal(err)
@@ -33,9 +33,9 @@ func TestSetDingTalkPreferences(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.MatchingMethod != p.MatchingMethod || got.Mobile != p.Mobile || got.Enabled != p.Enabled || got.NotifyOwnChanges != p.NotifyOwnChanges {
-				t.Errorf("after SetDingTalkPreferences(%+v): method %q mobile %q enabled %v notify own %v",
-					p, got.MatchingMethod, got.Mobile, got.Enabled, got.NotifyOwnChanges)
+			if got.MatchingMethod != p.MatchingMethod || got.Mobile != p.Mobile || got.NotifyEnabled != p.NotifyEnabled || !got.Enabled || got.NotifyOwnChanges != p.NotifyOwnChanges {
+				t.Errorf("after SetDingTalkPreferences(%+v): method %q mobile %q notify %v notify own %v (account enabled %v)",
+					p, got.MatchingMethod, got.Mobile, got.NotifyEnabled, got.NotifyOwnChanges, got.Enabled)
 			}
 			if got.Email != "alice@example.com" {
 				t.Errorf("e-mail changed to %q", got.Email)

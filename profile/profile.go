@@ -73,7 +73,7 @@ type Tab struct {
 type Input struct {
 	MatchingMethod   models.MatchingMethod
 	Mobile           string
-	Enabled          bool
+	NotifyEnabled    bool // receive notifications
 	NotifyOwnChanges bool
 }
 
@@ -196,7 +196,7 @@ func (s *Service) SaveAndSync(ctx context.Context, id uint, in Input) (Tab, erro
 		method = ""
 	}
 	err = s.store.SetDingTalkPreferences(ctx, id, models.DingTalkPreferences{
-		MatchingMethod: method, Mobile: in.Mobile, Enabled: in.Enabled, NotifyOwnChanges: in.NotifyOwnChanges,
+		MatchingMethod: method, Mobile: in.Mobile, NotifyEnabled: in.NotifyEnabled, NotifyOwnChanges: in.NotifyOwnChanges,
 	})
 	if err != nil {
 		return Tab{}, fmt.Errorf("save DingTalk preferences of user %d: %w", id, err)

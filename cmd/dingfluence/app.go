@@ -36,6 +36,7 @@ type App struct {
 	Store     *models.Store
 	db        *gorm.DB
 	orgSync   *orgsync.Service
+	matcher   *matching.Engine
 	scheduler *jobs.Scheduler
 	workers   *jobs.Workers
 	logger    *slog.Logger
@@ -158,7 +159,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Profile:       profileService,
 		Identities:    store,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, scheduler: scheduler, workers: workers, logger: logger}, nil
+	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger}, nil
 }
 
 // clientIPExtractor says where a request's client address comes from. With

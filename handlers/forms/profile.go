@@ -22,7 +22,7 @@ func ProfileDingTalkFrom(tab profile.Tab) ProfileDingTalk {
 	return ProfileDingTalk{
 		MatchingMethod:   string(tab.Method),
 		Mobile:           tab.User.Mobile,
-		Enabled:          yesNo(tab.User.Enabled),
+		Enabled:          yesNo(tab.User.NotifyEnabled),
 		NotifyOwnChanges: yesNo(tab.User.NotifyOwnChanges),
 	}
 }
@@ -42,7 +42,7 @@ func (f ProfileDingTalk) Validate() (profile.Input, Errors) {
 	for _, yn := range []struct {
 		value, field string
 		dst          *bool
-	}{{f.Enabled, "enabled", &in.Enabled}, {f.NotifyOwnChanges, "notifyOwnChanges", &in.NotifyOwnChanges}} {
+	}{{f.Enabled, "enabled", &in.NotifyEnabled}, {f.NotifyOwnChanges, "notifyOwnChanges", &in.NotifyOwnChanges}} {
 		switch yn.value {
 		case "yes":
 			*yn.dst = true
