@@ -20,6 +20,9 @@ func profileFixture(t *testing.T) (*testApp, *dingtalktest.Server) {
 	dt := dingtalktest.Start(t, dingtalktest.Options{AppKey: "ding-app-key", AppSecret: "ding-app-secret", AgentID: 123456})
 	dt.AddUser(dingtalktest.User{UserID: "zhangsan", Name: "张三", Email: "zhang.san@acme.example", JobNumber: "A0001",
 		Mobile: "13912345678", Active: true, DeptIDs: []int64{1}})
+	// 李四 joined DingTalk after the last org sync: only DingTalk knows them.
+	dt.AddUser(dingtalktest.User{UserID: "lisi", Name: "李四", Email: "li.si@acme.example", JobNumber: "B0002",
+		Mobile: "13700001111", Active: true, DeptIDs: []int64{1}})
 	app := startApp(t)
 	configureDingTalk(t, app, dt)
 	synced := []models.DingTalkUser{
@@ -120,6 +123,9 @@ func TestSaveAndSyncEachMethod(t *testing.T) {
 			form: url.Values{"matchingMethod": {"job_number"}}, reason: "Ambiguous: 2 DingTalk users have job number T1."},
 		{name: "mobile found through DingTalk's user-by-mobile", global: models.MatchEmail, username: "zs", email: "zs@elsewhere.example",
 			form: url.Values{"matchingMethod": {"mobile"}, "mobile": {"139 1234 5678"}}, matched: true, userID: "zhangsan", jobNumber: "A0001",
+			wantOwnMethod: models.MatchMobile, wantMobileLookups: 1},
+		{name: "mobile found before the org sync has them: details from DingTalk", global: models.MatchEmail, username: "ls", email: "ls@elsewhere.example",
+			form: url.Values{"matchingMethod": {"mobile"}, "mobile": {"13700001111"}}, matched: true, userID: "lisi", jobNumber: "B0002",
 			wantOwnMethod: models.MatchMobile, wantMobileLookups: 1},
 		{name: "mobile not found, in DingTalk's words", global: models.MatchEmail, username: "mo", email: "mo@elsewhere.example",
 			form: url.Values{"matchingMethod": {"mobile"}, "mobile": {"+86-13800009999"}}, reason: "DingTalk says: 60121 找不到该用户",
