@@ -9,6 +9,7 @@ import (
 	"github.com/dingfluence/dingfluence/locale"
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/orgsync"
+	"github.com/dingfluence/dingfluence/profile"
 	"github.com/dingfluence/dingfluence/settings"
 	"github.com/dingfluence/dingfluence/views"
 )
@@ -39,6 +40,7 @@ func mapError(err error) errorAnswer {
 func classify(err error) errorAnswer {
 	var he *echo.HTTPError
 	var invalid settings.ValidationError
+	var invalidProfile profile.ValidationError
 	switch {
 	case errors.As(err, &he):
 		// Handlers' own refusals carry a message id; echo's (an unknown
@@ -58,7 +60,7 @@ func classify(err error) errorAnswer {
 	case errors.Is(err, settings.ErrConfluenceNotConfigured):
 		return errorAnswer{Status: http.StatusConflict, Message: "directory.notConfigured",
 			Link: "/admin/confluence", LinkLabel: "directory.notConfiguredLink"}
-	case errors.As(err, &invalid):
+	case errors.As(err, &invalid), errors.As(err, &invalidProfile):
 		return errorAnswer{Status: http.StatusUnprocessableEntity, Message: "error.invalid"}
 	}
 	return errorAnswer{Status: http.StatusInternalServerError, Message: "error.internal"}

@@ -12,6 +12,7 @@ import (
 	"github.com/dingfluence/dingfluence/auth"
 	"github.com/dingfluence/dingfluence/locale"
 	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/profile"
 	"github.com/dingfluence/dingfluence/settings"
 )
 
@@ -54,6 +55,18 @@ type DirectorySync interface {
 	RecentDirectoryRuns(ctx context.Context, limit int) ([]models.DirectoryRun, error)
 }
 
+// Profile serves the Profile → DingTalk tab (profile.Service).
+type Profile interface {
+	Tab(ctx context.Context, userID uint) (profile.Tab, error)
+	// SaveAndSync returns a profile.ValidationError for an invalid input.
+	SaveAndSync(ctx context.Context, userID uint, in profile.Input) (profile.Tab, error)
+}
+
+// Identities answers questions about the Confluence users' DingTalk matches.
+type Identities interface {
+	UsersWithoutDingTalkMatch(ctx context.Context, q models.UnmatchedUserQuery) (models.UnmatchedUserPage, error)
+}
+
 // AuditLog reads the audit log.
 type AuditLog interface {
 	AuditPage(ctx context.Context, q models.AuditQuery) (models.AuditPage, error)
@@ -82,6 +95,10 @@ type Deps struct {
 	SecureCookies bool
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
+
+	// Profile serves the Profile → DingTalk tab; Identities the unmatched-users list.
+	Profile    Profile
+	Identities Identities
 }
 
 // Handlers serves every screen of the app.

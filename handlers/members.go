@@ -25,6 +25,7 @@ func (h *Handlers) members(c echo.Context) error {
 		Page:     1,
 		PageSize: membersPageSize,
 	}
+	v.WithoutConfluence = c.QueryParam("unlinked") == "1"
 	if p, err := strconv.Atoi(c.QueryParam("page")); err == nil && p > 1 {
 		v.Page = p
 	}
@@ -42,6 +43,7 @@ func (h *Handlers) members(c echo.Context) error {
 	result, err := h.Directory.SearchMembers(ctx, models.MemberQuery{
 		Search: v.Query, DeptID: v.DeptID, Subtree: v.Subtree,
 		Offset: (v.Page - 1) * v.PageSize, Limit: v.PageSize,
+		WithoutConfluenceUser: v.WithoutConfluence,
 	})
 	if err != nil {
 		return fmt.Errorf("search members: %w", err)

@@ -56,6 +56,8 @@ func (h *Handlers) Register(e *echo.Echo) {
 	signedIn.get("/", h.home)
 	signedIn.post("/logout", h.logout)
 	signedIn.get("/profile", h.profile)
+	signedIn.get("/profile/dingtalk", h.profileDingTalk)
+	signedIn.post("/profile/dingtalk", h.saveProfileDingTalk)
 
 	admin := app.with("/admin", h.requireSignIn, h.requireAdmin)
 	admin.get("", h.adminHome)
@@ -74,6 +76,9 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.get("/dingtalk/syncs", h.recentSyncs)
 	admin.get("/dingtalk/syncs/:id", h.syncRun)
 	admin.get("/dingtalk/members", h.members)
+	admin.get("/dingtalk/members/unmatched", h.unmatched)
+	// Read-only on purpose: no POST route, so only the user changes their own tab.
+	admin.get("/users/:id/dingtalk", h.adminUserDingTalk)
 	admin.get("/audit", h.auditLog)
 
 	for _, r := range e.Routes() {

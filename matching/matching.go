@@ -25,9 +25,10 @@
 // unmatched, "dingtalk_user_left"), the number was removed ("no_mobile"), or no lookup
 // was ever made by mobile ("mobile_not_looked_up", resolved by Save And Sync).
 //
-// A failed lookup (DingTalk unreachable, not configured, or an error other than "no such
-// user") is stored as status error with DingTalk's errcode and errmsg, and clears the
-// userid: the engine does not know who the user is.
+// A failed lookup (DingTalk unreachable, or an error other than "no such user") is stored
+// as status error with DingTalk's errcode and errmsg, and clears the userid: the engine
+// does not know who the user is. A lookup that could not be made because no DingTalk app
+// is configured (settings.ErrNotConfigured) is an error too, "dingtalk_not_configured".
 //
 // Results are written only when they change, so a MatchAll over unchanged data writes
 // nothing; MatchedAt is when the current result was first reached.
@@ -45,6 +46,7 @@ import (
 
 	"github.com/dingfluence/dingfluence/dingtalk"
 	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/settings"
 )
 
 // DingTalkSource hands out the DingTalk client for the current settings
@@ -318,6 +320,9 @@ func (e *Engine) lookupMobile(ctx context.Context, mobile string) Result {
 	}
 	var de *dingtalk.Error
 	switch {
+	case errors.Is(err, settings.ErrNotConfigured):
+		// Not DingTalk's answer, so not worded as one: the screens say what to do.
+		return Result{Status: models.MatchError, Reason: models.MatchReason{Code: models.ReasonDingTalkNotConfigured, Value: mobile}}
 	case err == nil && userID != "":
 		return Result{Status: models.MatchMatched, DingTalkUserID: userID}
 	case err == nil:

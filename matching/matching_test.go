@@ -18,6 +18,7 @@ import (
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/models/modelstest"
 	"github.com/dingfluence/dingfluence/secretbox"
+	"github.com/dingfluence/dingfluence/settings"
 )
 
 var t0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
@@ -338,6 +339,31 @@ func TestMatchMobile(t *testing.T) {
 	})
 }
 
+type notConfigured struct{}
+
+func (notConfigured) Client(context.Context) (*dingtalk.Client, error) {
+	return nil, settings.ErrNotConfigured
+}
+
+// A mobile lookup while no DingTalk app is configured says so, rather than passing the
+// configuration error off as DingTalk's answer.
+func TestMobileLookupWithoutDingTalk(t *testing.T) {
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		f := newFixture(t, db)
+		eng := matching.New(f.store, notConfigured{}, f.clock)
+		u := f.user(models.User{Username: "mo", MatchingMethod: models.MatchMobile, Mobile: "13800000001"})
+		r, err := eng.MatchUser(f.ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reason := models.MatchReason{Code: models.ReasonDingTalkNotConfigured, Value: "13800000001"}
+		if r.Status != models.MatchError || r.Reason != reason || r.DingTalkUserID != "" {
+			t.Errorf("MatchUser = %+v, want status error, reason %+v", r, reason)
+		}
+		check(t, "stored", f.stored(u.ID), want{models.MatchMobile, models.MatchError, "", reason})
+	})
+}
+
 // Every reason code renders through a message in both catalogues, with its parameters.
 func TestReasonsHaveMessages(t *testing.T) {
 	bundle, err := locale.NewBundle()
@@ -352,7 +378,7 @@ func TestReasonsHaveMessages(t *testing.T) {
 		models.ReasonNoEmail, models.ReasonEmailNotFound, models.ReasonEmailAmbiguous,
 		models.ReasonJobNumberNotFound, models.ReasonJobNumberAmbiguous, models.ReasonNoMobile,
 		models.ReasonMobileNotFound, models.ReasonMobileNotLookedUp, models.ReasonDingTalkUserLeft,
-		models.ReasonDingTalkError,
+		models.ReasonDingTalkError, models.ReasonDingTalkNotConfigured,
 	}
 	for _, tag := range []string{"en", "zh-Hans"} {
 		l := bundle.Localizer(tag)

@@ -71,6 +71,9 @@ const (
 	// ReasonDingTalkError: the lookup failed; Errcode/Errmsg say how (Errcode 0 when
 	// DingTalk was not reached).
 	ReasonDingTalkError MatchReasonCode = "dingtalk_error"
+	// ReasonDingTalkNotConfigured: a mobile lookup was due but no DingTalk app is
+	// configured, so DingTalk could not be asked (Value: the mobile).
+	ReasonDingTalkNotConfigured MatchReasonCode = "dingtalk_not_configured"
 )
 
 // MatchReason is why a user is not matched, as a code with parameters rather than a
@@ -122,6 +125,8 @@ func (r MatchReason) English() string {
 		return "DingTalk user " + r.Value + " has left the organisation"
 	case ReasonDingTalkError:
 		return fmt.Sprintf("DingTalk lookup failed: %d %s", r.Errcode, r.Errmsg)
+	case ReasonDingTalkNotConfigured:
+		return "DingTalk is not configured, so mobile number " + r.Value + " could not be looked up"
 	}
 	return string(r.Code)
 }

@@ -23,6 +23,10 @@ type MemberQuery struct {
 	Subtree bool
 	Offset  int
 	Limit   int // <= 0 means 50; at most 500
+
+	// WithoutConfluenceUser keeps only the DingTalk users no Confluence user is matched
+	// to (no users row carries their userid).
+	WithoutConfluenceUser bool
 }
 
 // MemberRow is one DingTalk user with the Confluence user matched to them.
@@ -95,6 +99,10 @@ func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (page, count s
 		inDept = " AND userid IN (SELECT userid FROM department_members WHERE dept_id IN ?)"
 		deptArgs = []any{depts}
 	}
+	if q.WithoutConfluenceUser {
+		// idx_users_dingtalk_user_id makes this one index probe per candidate.
+		inDept += withoutConfluenceUser
+	}
 
 	search := strings.TrimSpace(q.Search)
 	if search == "" {
@@ -128,6 +136,10 @@ func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (page, count s
 	count.args = append(count.args, deptArgs...)
 	return page, count, nil
 }
+
+// withoutConfluenceUser is the filter of MemberQuery.WithoutConfluenceUser: the same
+// link memberRows shows as the Username column.
+const withoutConfluenceUser = " AND NOT EXISTS (SELECT 1 FROM users cu WHERE cu.dingtalk_user_id = dingtalk_users.userid)"
 
 // memberRows loads the users ids, in that order, with their matched Confluence usernames.
 func (s *Store) memberRows(ctx context.Context, ids []string) ([]MemberRow, error) {

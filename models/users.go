@@ -33,6 +33,9 @@ type User struct {
 	DingTalkUserID   string         `gorm:"column:dingtalk_user_id"`
 	MatchedAt        *time.Time     `gorm:"column:matched_at"`
 	NotifyOwnChanges bool           `gorm:"column:notify_own_changes"`
+	// NotifyEnabled is the "Enable?" of the person's DingTalk tab: whether they receive
+	// notifications. Enabled, by contrast, says whether the account may sign in.
+	NotifyEnabled bool `gorm:"column:notify_enabled;default:true"`
 	// Locale is "en" or "zh-Hans"; empty means follow the browser's Accept-Language.
 	Locale string `gorm:"column:locale"`
 	// SessionEpoch goes up with every password change; a session signed in

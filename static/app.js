@@ -99,4 +99,29 @@
     children.hidden = !children.hidden;
     toggle.setAttribute("aria-expanded", String(!children.hidden));
   });
+
+  // Profile → DingTalk: a field marked data-df-show-for-method (the mobile
+  // number) is shown only while its method is chosen, unless it has an error
+  // to show. Without JavaScript the server always renders it.
+  function syncMethodFields() {
+    var select = document.getElementById("matchingMethod");
+    if (!select || select.tagName !== "SELECT") {
+      return;
+    }
+    var fields = document.querySelectorAll("[data-df-show-for-method]");
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i];
+      f.hidden = f.getAttribute("data-df-show-for-method") !== select.value && !f.querySelector(".error");
+    }
+  }
+  document.addEventListener("change", function (evt) {
+    if (evt.target && evt.target.id === "matchingMethod") {
+      syncMethodFields();
+    }
+  });
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", syncMethodFields);
+  } else {
+    syncMethodFields();
+  }
 })();

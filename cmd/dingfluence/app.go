@@ -28,6 +28,7 @@ import (
 	"github.com/dingfluence/dingfluence/matching"
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/orgsync"
+	"github.com/dingfluence/dingfluence/profile"
 	"github.com/dingfluence/dingfluence/secretbox"
 	"github.com/dingfluence/dingfluence/settings"
 )
@@ -39,6 +40,7 @@ type App struct {
 	db        *gorm.DB
 	orgSync   *orgsync.Service
 	directory *directory.Service
+	matcher   *matching.Engine
 	scheduler *jobs.Scheduler
 	workers   *jobs.Workers
 	logger    *slog.Logger
@@ -131,6 +133,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	matcher := matching.New(store, settingsService, clock)
 	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger, Clock: clock, AfterSync: rematch(matcher)})
 	directorySync := directory.New(store, confluenceSettings, matcher, directory.Options{Logger: logger, Clock: clock})
+	profileService := profile.New(store, matcher, settingsService)
 	// Syncs this server was running when it was killed would otherwise show as running.
 	if err := errors.Join(orgSync.Recover(ctx), directorySync.Recover(ctx)); err != nil {
 		return nil, err
@@ -167,8 +170,10 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Metrics:       registry,
 		SecureCookies: cfg.secureCookies(),
 		MetricsToken:  cfg.MetricsToken,
+		Profile:       profileService,
+		Identities:    store,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, scheduler: scheduler, workers: workers, logger: logger}, nil
+	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger}, nil
 }
 
 // clientIPExtractor says where a request's client address comes from. With

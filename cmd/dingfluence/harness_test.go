@@ -171,3 +171,35 @@ func (a *testApp) signedOutSession(t testing.TB) (*http.Cookie, string) {
 	t.Fatalf("sign-in page set no session cookie: %v", cookies)
 	return nil, ""
 }
+
+// testUserPassword is the local password test code gives Confluence users, so tests
+// can sign in as them through the sign-in form. Real Confluence users have none and
+// sign in through Confluence.
+const testUserPassword = "confluence-user-password"
+
+// addConfluenceUser creates a Confluence user (with a user key, as the directory sync
+// makes them) who can sign in with testUserPassword.
+func (a *testApp) addConfluenceUser(t testing.TB, username, email string) models.User {
+	t.Helper()
+	hash, err := auth.HashPassword(testUserPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "key-" + username
+	u := models.User{Username: username, DisplayName: "Display " + username, Email: email, PasswordHash: hash, Enabled: true}
+	u.UserKey = &key
+	if err := a.Store.CreateUser(context.Background(), &u); err != nil {
+		t.Fatalf("create Confluence user %s: %v", username, err)
+	}
+	return u
+}
+
+// userSession signs in as username (made by addConfluenceUser) with a new client and
+// returns it with the CSRF token of the page at path.
+func (a *testApp) userSession(t testing.TB, username, path string) (*http.Client, string) {
+	t.Helper()
+	c := newClient(t)
+	signIn(t, c, a.URL, username, testUserPassword)
+	_, _, token := get(t, c, a.URL, path)
+	return c, token
+}

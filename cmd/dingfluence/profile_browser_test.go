@@ -1,0 +1,46 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// A normal user opens Profile → DingTalk, picks mobile, enters the number DingTalk
+// knows them by and presses Save And Sync: their DingTalk userid and job number appear.
+func TestProfileDingTalkMobileInBrowser(t *testing.T) {
+	app, dt := profileFixture(t)
+	app.addConfluenceUser(t, "zhang", "zhang@elsewhere.example")
+	ctx := newBrowser(t)
+	browserSignIn(t, ctx, app.URL, "/profile", "zhang", testUserPassword)
+
+	do(t, ctx, "open the DingTalk tab",
+		chromedp.WaitVisible(css(`#profile-tabs`)),
+		pageReady(),
+		chromedp.Click(css(`#profile-tab-dingtalk`)),
+		chromedp.WaitVisible(css(`#dingtalk-form`)),
+		pageReady(),
+	)
+	// The global method is e-mail, so the mobile field stays out of the way.
+	if hidden := read(t, ctx, "mobile field", chromedp.Evaluate[bool](`document.getElementById("mobile-field").hidden`)); !hidden {
+		t.Errorf("the mobile field is shown while the method is e-mail")
+	}
+	// What choosing an option does: the value changes and the select fires change.
+	read(t, ctx, "pick mobile", chromedp.Evaluate[bool](`(() => { const s = document.getElementById("matchingMethod"); s.value = "mobile"; s.dispatchEvent(new Event("change", {bubbles: true})); return true })()`))
+	do(t, ctx, "enter the number and Save And Sync",
+		chromedp.WaitVisible(css(`#mobile`)),
+		chromedp.SendKeys(css(`#mobile`), "13912345678"),
+		chromedp.Click(css(`#dingtalk-save`)),
+		chromedp.WaitVisible(css(`#sync-matched`)),
+	)
+	userID := read(t, ctx, "userid", chromedp.Text(css(`#dingtalk-userid`)))
+	jobNumber := read(t, ctx, "job number", chromedp.Text(css(`#dingtalk-job-number`)))
+	if strings.TrimSpace(userID) != "zhangsan" || strings.TrimSpace(jobNumber) != "A0001" {
+		t.Errorf("the tab shows userid %q and job number %q, want zhangsan and A0001", userID, jobNumber)
+	}
+	if n := dt.Calls("/topapi/v2/user/getbymobile"); n != 1 {
+		t.Errorf("DingTalk got %d user-by-mobile calls, want 1", n)
+	}
+	screenshot(t, ctx, "profile-dingtalk")
+}
