@@ -130,14 +130,25 @@ func NewConfluence(set ConfluenceSettings, users ConfluenceUserStore, opts Confl
 	return c
 }
 
-// OAuthOffered reports whether "Sign in with Confluence" can be offered: a Confluence
-// with an OAuth 2.0 client is configured.
-func (c *Confluence) OAuthOffered(ctx context.Context) bool {
+// Offered says which Confluence sign-ins the sign-in page can offer.
+type Offered struct {
+	// Password: a Confluence is configured, so its usernames with a password or personal
+	// access token are accepted.
+	Password bool
+	// OAuth: it has an OAuth 2.0 client too, so "Sign in with Confluence" is shown.
+	OAuth bool
+}
+
+// Offered reports which Confluence sign-ins are configured.
+func (c *Confluence) Offered(ctx context.Context) Offered {
 	in, err := c.settings.SignIn(ctx)
-	if err != nil && !errors.Is(err, settings.ErrConfluenceNotConfigured) {
-		c.logger.WarnContext(ctx, "confluence sign-in: read settings", slog.Any("error", err))
+	if err != nil {
+		if !errors.Is(err, settings.ErrConfluenceNotConfigured) {
+			c.logger.WarnContext(ctx, "confluence sign-in: read settings", slog.Any("error", err))
+		}
+		return Offered{}
 	}
-	return err == nil && in.OAuth != nil
+	return Offered{Password: true, OAuth: in.OAuth != nil}
 }
 
 // OAuthStart is a started authorization: the browser goes to URL; State and Verifier

@@ -350,8 +350,8 @@ func TestConfluenceNotConfigured(t *testing.T) {
 	if _, err := f.svc.Authenticate(t.Context(), "admin", "local-admin-password", "10.0.0.1"); err != nil {
 		t.Errorf("local admin without Confluence: %v", err)
 	}
-	if f.cf.OAuthOffered(t.Context()) {
-		t.Errorf("OAuth offered without Confluence")
+	if f.cf.Offered(t.Context()) != (auth.Offered{}) {
+		t.Errorf("Confluence sign-in offered without Confluence")
 	}
 	if _, err := f.cf.BeginOAuth(t.Context()); failureOf(err) != auth.FailureNotConfigured {
 		t.Errorf("BeginOAuth: %v", err)
@@ -359,8 +359,8 @@ func TestConfluenceNotConfigured(t *testing.T) {
 	// Confluence without an OAuth client: passwords work, the button is not offered.
 	g := newCFFixture(t)
 	g.settings.in.OAuth = nil
-	if g.cf.OAuthOffered(t.Context()) {
-		t.Errorf("OAuth offered without a client")
+	if got := g.cf.Offered(t.Context()); got != (auth.Offered{Password: true}) {
+		t.Errorf("offered %+v without an OAuth client, want passwords only", got)
 	}
 	if _, err := g.svc.Authenticate(t.Context(), "alice", alicePassword, "10.0.0.1"); err != nil {
 		t.Errorf("password sign-in without OAuth: %v", err)
@@ -399,6 +399,9 @@ func TestConfluenceSignInIsThrottled(t *testing.T) {
 func TestConfluenceOAuth(t *testing.T) {
 	t.Run("round trip", func(t *testing.T) {
 		f := newCFFixture(t)
+		if got := f.cf.Offered(t.Context()); got != (auth.Offered{Password: true, OAuth: true}) {
+			t.Errorf("offered %+v, want both", got)
+		}
 		f.srv.AddToGroup(adminGroup, "alice")
 		start, err := f.cf.BeginOAuth(t.Context())
 		if err != nil {
