@@ -1,6 +1,7 @@
-// Package auth checks local sign-ins: the built-in admin account used for
-// first set-up and break-glass access, password hashing, and throttling of
-// failed attempts.
+// Package auth signs people in: the built-in local admin account used for first set-up
+// and break-glass access (password hashing), Confluence accounts (through Confluence's
+// OAuth 2.0 provider, or a password or personal access token checked live), and the
+// throttling of failed attempts.
 package auth
 
 import (
@@ -65,11 +66,14 @@ type UserStore interface {
 	Audit(ctx context.Context, e models.AuditEntry) error
 }
 
-// Service signs local users in.
+// Service signs users in with a username and password: local accounts, and, with
+// WithConfluence, Confluence accounts checked live.
 type Service struct {
 	users    UserStore
 	throttle *Throttle
 	logger   *slog.Logger
+	// confluence checks usernames no local account holds; nil → local accounts only.
+	confluence *Confluence
 	// dummyHash is compared against when the user does not exist, so an
 	// unknown username costs as much time as a wrong password.
 	dummyHash []byte
@@ -78,13 +82,26 @@ type Service struct {
 	compare func(hash, password []byte) error
 }
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithConfluence lets the sign-in form take Confluence usernames with their password or
+// personal access token, through the same throttle as local accounts.
+func WithConfluence(c *Confluence) Option {
+	return func(s *Service) { s.confluence = c }
+}
+
 // NewService builds the sign-in service.
-func NewService(users UserStore, throttle *Throttle, logger *slog.Logger) (*Service, error) {
+func NewService(users UserStore, throttle *Throttle, logger *slog.Logger, opts ...Option) (*Service, error) {
 	dummy, err := bcrypt.GenerateFromPassword([]byte("dingfluence-timing-equaliser"), bcrypt.DefaultCost)
 	if err != nil {
 		return nil, fmt.Errorf("prepare dummy hash: %w", err)
 	}
-	return &Service{users: users, throttle: throttle, logger: logger, dummyHash: dummy, compare: bcrypt.CompareHashAndPassword}, nil
+	s := &Service{users: users, throttle: throttle, logger: logger, dummyHash: dummy, compare: bcrypt.CompareHashAndPassword}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // HashPassword returns a bcrypt hash of password.
@@ -116,10 +133,13 @@ func signInKeys(username, clientIP string) []string {
 	return []string{"user:" + user + "|ip:" + clientIP, "ip:" + clientIP}
 }
 
-// Authenticate returns the enabled local user with this username and
-// password. Attempts are throttled per username and address, so an attacker
-// cannot lock the real user out from elsewhere, and per address, so one
-// address cannot spray guesses across many usernames. Sign-ins and failed
+// Authenticate returns the user with this username and password: the enabled local
+// account of that name, else (WithConfluence) the Confluence account, whose password or
+// personal access token Confluence checks. A local account takes precedence for its own
+// username, so Confluence is never asked about "admin". Attempts are throttled per
+// username and address, so an attacker cannot lock the real user out from elsewhere, and
+// per address, so one address cannot spray guesses across many usernames; the attempt is
+// taken before any check (a bcrypt compare or a call to Confluence). Sign-ins and failed
 // sign-ins are written to the audit log.
 func (s *Service) Authenticate(ctx context.Context, username, password, clientIP string) (models.User, error) {
 	if err := CheckUsername(username); err != nil {
@@ -129,8 +149,16 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 	if wait := s.throttle.Take(keys...); wait > 0 {
 		return models.User{}, &ThrottledError{RetryAfter: wait}
 	}
-	u, err := s.checkPassword(ctx, username, password)
+	u, method, err := s.check(ctx, username, password)
+	var ce *ConfluenceError
 	switch {
+	case method != MethodPassword && err != nil:
+		s.confluence.record(ctx, method, username, clientIP, u, err)
+		if !errors.Is(err, ErrInvalidCredentials) && (!errors.As(err, &ce) || !ce.Failure.checked()) {
+			// Confluence was not asked, or could not say: the attempt does not count.
+			s.throttle.Refund(keys...)
+		}
+		return models.User{}, err
 	case errors.Is(err, ErrInvalidCredentials):
 		s.logger.WarnContext(ctx, "failed sign-in", slog.String("username", models.TruncateRunes(username, auditUsernameMax)), slog.String("ip", clientIP))
 		s.audit(ctx, models.AuditEntry{Actor: models.TruncateRunes(username, auditUsernameMax), Action: models.ActionSignInFailed, Address: clientIP, Details: "method: " + MethodPassword})
@@ -142,11 +170,39 @@ func (s *Service) Authenticate(ctx context.Context, username, password, clientIP
 	}
 	s.throttle.Reset(keys[0])
 	s.throttle.Refund(keys[1:]...)
+	if method != MethodPassword {
+		s.confluence.record(ctx, method, username, clientIP, u, nil)
+		return u, nil
+	}
 	s.audit(ctx, models.AuditEntry{Actor: u.Username, Action: models.ActionSignIn, Address: clientIP, Details: "method: " + MethodPassword})
 	return u, nil
 }
 
-// checkPassword returns the enabled user whose password this is, or
+// check verifies username and password against the local account of that name, or,
+// when none holds it, against Confluence; method says which was asked.
+func (s *Service) check(ctx context.Context, username, password string) (models.User, string, error) {
+	if s.confluence == nil {
+		u, err := s.checkPassword(ctx, username, password)
+		return u, MethodPassword, err
+	}
+	local, err := s.users.UserByUsername(ctx, username)
+	switch {
+	case err == nil && local.UserKey == nil:
+		u, err := s.checkPassword(ctx, username, password)
+		return u, MethodPassword, err
+	case err != nil && !errors.Is(err, models.ErrNotFound):
+		return models.User{}, MethodPassword, fmt.Errorf("look up user %q: %w", username, err)
+	}
+	u, err := s.confluence.checkPassword(ctx, username, password)
+	if errors.Is(err, errConfluenceOff) {
+		// Without Confluence the name is simply unknown; it costs what a local refusal does.
+		_ = s.compare(s.dummyHash, []byte(password))
+		return models.User{}, MethodPassword, ErrInvalidCredentials
+	}
+	return u, MethodConfluencePassword, err
+}
+
+// checkPassword returns the enabled local user whose password this is, or
 // ErrInvalidCredentials. Every refusal costs one bcrypt compare.
 func (s *Service) checkPassword(ctx context.Context, username, password string) (models.User, error) {
 	u, err := s.users.UserByUsername(ctx, username)
@@ -157,7 +213,7 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	case err != nil:
 		return models.User{}, fmt.Errorf("look up user %q: %w", username, err)
 	}
-	if u.PasswordHash == "" || !u.Enabled {
+	if u.PasswordHash == "" || !u.Enabled || u.UserKey != nil {
 		_ = s.compare(s.dummyHash, []byte(password))
 		return models.User{}, ErrInvalidCredentials
 	}

@@ -137,9 +137,10 @@ func TestCurrentUserChecksCredentials(t *testing.T) {
 	}{
 		{"service PAT as Bearer", func(f fixture) confluence.Credential { return confluence.BearerToken(f.svcPAT) }, "svc", confluence.AuthBearer},
 		{"username and password", func(fixture) confluence.Credential { return confluence.BasicAuth("alice", alicePassword) }, "alice", confluence.AuthBasic},
-		{"username and PAT", func(f fixture) confluence.Credential {
+		{"PAT as a Basic password", func(f fixture) confluence.Credential {
 			return confluence.BasicAuth("alice", f.srv.IssuePAT("alice"))
-		}, "alice", confluence.AuthBasic},
+		}, "", confluence.AuthBasic},
+		{"user PAT as Bearer", func(f fixture) confluence.Credential { return confluence.BearerToken(f.srv.IssuePAT("alice")) }, "alice", confluence.AuthBearer},
 		{"username in other case", func(fixture) confluence.Credential { return confluence.BasicAuth("Alice", alicePassword) }, "alice", confluence.AuthBasic},
 		{"wrong password", func(fixture) confluence.Credential { return confluence.BasicAuth("alice", "not-her-password") }, "", confluence.AuthBasic},
 		{"someone else's password", func(fixture) confluence.Credential { return confluence.BasicAuth("alice", bobPassword) }, "", confluence.AuthBasic},
@@ -662,4 +663,36 @@ func base64Basic(user, pw string) string {
 	req, _ := http.NewRequest(http.MethodGet, "http://x", nil)
 	req.SetBasicAuth(user, pw)
 	return strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
+}
+
+func TestCurrentUserWithoutUserKey(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"type":"known","username":"alice","displayName":"Alice","status":"current","details":{"personal":{"email":"a@example.com"}}}`))
+	}))
+	defer srv.Close()
+	c, err := confluence.New(confluence.Config{BaseURL: srv.URL, Credential: confluence.BearerToken("tok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CurrentUser(t.Context()); !errors.Is(err, confluence.ErrNoUserKey) || confluence.IsUnauthorized(err) {
+		t.Fatalf("CurrentUser of a user without a key: %v, want ErrNoUserKey", err)
+	}
+}
+
+func TestIsUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := srv.URL
+	srv.Close()
+	c, err := confluence.New(confluence.Config{BaseURL: base, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CurrentUser(t.Context())
+	if !confluence.IsUnreachable(err) {
+		t.Fatalf("CurrentUser of a closed server: %v, want unreachable", err)
+	}
+	if confluence.IsUnreachable(&confluence.Error{Status: 404}) {
+		t.Errorf("an HTTP answer counted as unreachable")
+	}
 }

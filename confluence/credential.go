@@ -15,7 +15,7 @@ type AuthKind string
 const (
 	AuthNone   AuthKind = "none"   // anonymous
 	AuthBearer AuthKind = "bearer" // personal access token or OAuth 2.0 access token
-	AuthBasic  AuthKind = "basic"  // username with password or personal access token
+	AuthBasic  AuthKind = "basic"  // username with password
 )
 
 // Credential is how a Client authenticates. Its secret is only ever written into the
@@ -33,7 +33,8 @@ func BearerToken(token string) Credential {
 	return Credential{kind: AuthBearer, secret: token}
 }
 
-// BasicAuth authenticates as username with a password or a personal access token.
+// BasicAuth authenticates as username with a password. Data Center takes personal access
+// tokens only as BearerToken (confluence-api.md §4.3).
 func BasicAuth(username, secret string) Credential {
 	return Credential{kind: AuthBasic, username: username, secret: secret}
 }

@@ -51,6 +51,17 @@ func IsForbidden(err error) bool { return StatusCode(err) == http.StatusForbidde
 // IsNotFound reports whether the user, group or resource does not exist (404).
 func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound }
 
+// IsUnreachable reports whether err is a failure below HTTP (connect, TLS, timeout, a
+// dropped connection): Confluence did not answer at all.
+func IsUnreachable(err error) bool {
+	var te *transportError
+	return errors.As(err, &te)
+}
+
+// ErrNoUserKey is returned by CurrentUser for a known user Confluence sent without a
+// userKey: the app keys every user on it, so such an answer cannot be used.
+var ErrNoUserKey = errors.New("confluence: the current user has no user key")
+
 // maxMessageRunes bounds a message taken from an answer body.
 const maxMessageRunes = 300
 

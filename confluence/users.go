@@ -3,6 +3,7 @@ package confluence
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -81,9 +82,12 @@ func (c *Client) CurrentUser(ctx context.Context) (User, error) {
 		return User{}, err
 	}
 	// Without (valid) credentials Data Center answers 200 with an anonymous user.
-	if j.Type == "anonymous" || j.UserKey == "" {
+	if j.Type == "anonymous" || (j.UserKey == "" && j.Username == "") {
 		return User{}, &Error{API: apiCurrentUser, Status: http.StatusUnauthorized, Method: http.MethodGet, Path: path,
 			Message: "Confluence treated the request as anonymous"}
+	}
+	if j.UserKey == "" {
+		return User{}, fmt.Errorf("confluence %s: user %q: %w", apiCurrentUser, j.Username, ErrNoUserKey)
 	}
 	return c.withEmail(ctx, j.user())
 }

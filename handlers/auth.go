@@ -15,10 +15,11 @@ import (
 )
 
 func (h *Handlers) loginForm(c echo.Context) error {
+	next := safeNext(c.QueryParam("next"))
 	if currentUser(c) != nil {
-		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+		return c.Redirect(http.StatusSeeOther, next)
 	}
-	return render(c, http.StatusOK, views.Login(h.page(c, "login.title", ""), views.LoginView{Next: safeNext(c.QueryParam("next"))}))
+	return h.renderLogin(c, http.StatusOK, "", next, "")
 }
 
 func (h *Handlers) login(c echo.Context) error {
@@ -26,25 +27,48 @@ func (h *Handlers) login(c echo.Context) error {
 	next := safeNext(c.FormValue("next"))
 	ctx := c.Request().Context()
 	u, err := h.Auth.Authenticate(ctx, username, password, c.RealIP())
-	var throttled *auth.ThrottledError
-	switch {
-	case errors.As(err, &throttled):
-		c.Response().Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(throttled.RetryAfter.Seconds()))))
-		msg := t(c, "login.throttled", map[string]any{"Seconds": int(math.Ceil(throttled.RetryAfter.Seconds()))})
-		return render(c, http.StatusTooManyRequests, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: msg}))
-	case errors.Is(err, auth.ErrUsernameTooLong):
-		return render(c, http.StatusUnprocessableEntity, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: t(c, "login.error.usernameTooLong")}))
-	case errors.Is(err, auth.ErrUsernameNotUTF8):
-		return render(c, http.StatusUnprocessableEntity, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: t(c, "login.error.usernameNotUTF8")}))
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		return render(c, http.StatusUnauthorized, views.Login(h.page(c, "login.title", ""), views.LoginView{Username: username, Next: next, Error: t(c, "login.invalid")}))
-	case err != nil:
-		return fmt.Errorf("sign in: %w", err)
+	if err != nil {
+		return h.loginFailed(c, username, next, err)
 	}
 	if err := h.startSession(ctx, u); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, next)
+}
+
+// loginFailed answers a refused sign-in, of any kind, with the sign-in page and a
+// message that says why; errors that are nobody's doing at sign-in go to the error page.
+func (h *Handlers) loginFailed(c echo.Context, username, next string, err error) error {
+	var throttled *auth.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		seconds := int(math.Ceil(throttled.RetryAfter.Seconds()))
+		c.Response().Header().Set("Retry-After", fmt.Sprint(seconds))
+		return h.renderLogin(c, http.StatusTooManyRequests, username, next, t(c, "login.throttled", map[string]any{"Seconds": seconds}))
+	case errors.Is(err, auth.ErrUsernameTooLong):
+		return h.renderLogin(c, http.StatusUnprocessableEntity, username, next, t(c, "login.error.usernameTooLong"))
+	case errors.Is(err, auth.ErrUsernameNotUTF8):
+		return h.renderLogin(c, http.StatusUnprocessableEntity, username, next, t(c, "login.error.usernameNotUTF8"))
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		return h.renderLogin(c, http.StatusUnauthorized, username, next, t(c, "login.invalid"))
+	}
+	if status, id, ok := confluenceFailure(err); ok {
+		return h.renderLogin(c, status, username, next, t(c, id))
+	}
+	return fmt.Errorf("sign in: %w", err)
+}
+
+// renderLogin renders the sign-in page with the Confluence sign-ins that are set up.
+func (h *Handlers) renderLogin(c echo.Context, status int, username, next, msg string) error {
+	v := views.LoginView{Username: username, Next: next, Error: msg}
+	if h.ConfluenceSignIn != nil {
+		offered := h.ConfluenceSignIn.Offered(c.Request().Context())
+		v.ConfluencePassword = offered.Password
+		if offered.OAuth {
+			v.ConfluenceOAuthURL = confluenceLoginURL(next)
+		}
+	}
+	return render(c, status, views.Login(h.page(c, "login.title", ""), v))
 }
 
 // startSession signs u in on this request's session. Every way of signing in

@@ -80,7 +80,9 @@ type Deps struct {
 	OrgSync   OrgSync
 	Audit     AuditLog
 	Auth      *auth.Service
-	Settings  *settings.Service
+	// ConfluenceSignIn signs Confluence accounts in through OAuth 2.0; nil offers none.
+	ConfluenceSignIn *auth.Confluence
+	Settings         *settings.Service
 	// Confluence is the Confluence connection: its screen, sign-in and clients.
 	Confluence *settings.Confluence
 	// DirectorySync syncs the Confluence users.

@@ -50,6 +50,10 @@ func (h *Handlers) Register(e *echo.Echo) {
 	app := root.with("", echo.WrapMiddleware(h.Sessions.LoadAndSave), h.loadViewer, noStore, h.verifyCSRF)
 	app.get("/login", h.loginForm)
 	app.post("/login", h.login)
+	if h.ConfluenceSignIn != nil {
+		app.get("/login/confluence", h.loginConfluence)
+		app.get(ConfluenceCallbackPath, h.confluenceCallback)
+	}
 	app.post("/language", h.setLanguage)
 
 	signedIn := app.with("", h.requireSignIn)

@@ -105,8 +105,17 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		c.Logger = logger
 	}
 
+	cfMetrics := confluence.NewMetrics(registry)
+	confluenceSettings := settings.NewConfluence(store, func(c *confluence.Config) {
+		c.Metrics = cfMetrics
+		c.Logger = logger
+	}, strings.TrimRight(cfg.BaseURL, "/")+handlers.ConfluenceCallbackPath, logger)
+	confluenceSignIn := auth.NewConfluence(confluenceSettings, store, auth.ConfluenceOptions{Logger: logger})
+
+	// One throttle for local and Confluence passwords: a guess costs the same whichever
+	// account it is aimed at.
 	throttle := auth.NewThrottle(5, 30*time.Second, auth.DefaultThrottleKeys, clockwork.NewRealClock())
-	authService, err := auth.NewService(store, throttle, logger)
+	authService, err := auth.NewService(store, throttle, logger, auth.WithConfluence(confluenceSignIn))
 	if err != nil {
 		return nil, err
 	}
@@ -123,11 +132,6 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	}
 
 	settingsService := settings.New(store, clientOptions, logger)
-	cfMetrics := confluence.NewMetrics(registry)
-	confluenceSettings := settings.NewConfluence(store, func(c *confluence.Config) {
-		c.Metrics = cfMetrics
-		c.Logger = logger
-	}, strings.TrimRight(cfg.BaseURL, "/")+handlers.ConfluenceCallbackPath, logger)
 	clock := clockwork.NewRealClock()
 	// One engine re-matches everyone after every org sync and every directory sync.
 	matcher := matching.New(store, settingsService, clock)
@@ -155,23 +159,24 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	e.HidePort = true
 	e.IPExtractor = ipExtractor
 	handlers.New(handlers.Deps{
-		Users:         store,
-		DB:            store,
-		Directory:     store,
-		OrgSync:       orgSync,
-		Audit:         store,
-		Auth:          authService,
-		Settings:      settingsService,
-		Confluence:    confluenceSettings,
-		DirectorySync: directorySync,
-		Sessions:      sessions,
-		Locales:       bundle,
-		Logger:        logger,
-		Metrics:       registry,
-		SecureCookies: cfg.secureCookies(),
-		MetricsToken:  cfg.MetricsToken,
-		Profile:       profileService,
-		Identities:    store,
+		Users:            store,
+		DB:               store,
+		Directory:        store,
+		OrgSync:          orgSync,
+		Audit:            store,
+		Auth:             authService,
+		ConfluenceSignIn: confluenceSignIn,
+		Settings:         settingsService,
+		Confluence:       confluenceSettings,
+		DirectorySync:    directorySync,
+		Sessions:         sessions,
+		Locales:          bundle,
+		Logger:           logger,
+		Metrics:          registry,
+		SecureCookies:    cfg.secureCookies(),
+		MetricsToken:     cfg.MetricsToken,
+		Profile:          profileService,
+		Identities:       store,
 	}).Register(e)
 	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger}, nil
 }

@@ -47,10 +47,16 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
+// ownURL as the BaseURL of a test's Config stands for the address the test server
+// listens on, for tests that need the app's public URL to be its real one (the OAuth
+// redirect URL).
+const ownURL = "test:own-url"
+
 // startApp runs the app on a fresh SQLite database; edit adjusts the
 // configuration first.
 func startApp(t testing.TB, edit ...func(*Config)) *testApp {
 	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
 	dir := t.TempDir()
 	cfg := Config{
 		DB:            "sqlite://" + filepath.Join(dir, "dingfluence.db"),
@@ -61,13 +67,18 @@ func startApp(t testing.TB, edit ...func(*Config)) *testApp {
 	for _, e := range edit {
 		e(&cfg)
 	}
+	if cfg.BaseURL == ownURL {
+		cfg.BaseURL = "http://" + srv.Listener.Addr().String()
+	}
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	app, err := newApp(context.Background(), cfg, logger, io.Discard)
 	if err != nil {
+		srv.Listener.Close()
 		t.Fatalf("start app: %v", err)
 	}
-	srv := httptest.NewServer(app.Handler)
+	srv.Config.Handler = app.Handler
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		_ = app.Close()

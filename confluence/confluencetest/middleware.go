@@ -77,8 +77,10 @@ func (st *state) authenticate(c credentials, now time.Time) (who caller, named s
 		}
 	case confluence.AuthBasic:
 		u = st.userByName(c.username)
-		// Basic takes the password or one of the user's personal access tokens.
-		if u != nil && !((u.Password != "" && c.secret == u.Password) || st.pats[c.secret] == u.Key) {
+		// Basic takes the password only: Data Center's personal access tokens are sent as
+		// "Bearer <token>" (confluence-api.md §4.3), and a PAT used as a Basic password is
+		// a failed password login.
+		if u != nil && !(u.Password != "" && c.secret == u.Password) {
 			return caller{}, u.Username, false
 		}
 	}

@@ -131,7 +131,7 @@ func TestAuthentication(t *testing.T) {
 		{"service PAT", svc, 200, "svc"},
 		{"user PAT as Bearer", "Bearer " + alicePAT, 200, "alice"},
 		{"password", basic("alice", "alice-pw"), 200, "alice"},
-		{"PAT as Basic password", basic("alice", alicePAT), 200, "alice"},
+		{"PAT as Basic password (Bearer only)", basic("alice", alicePAT), 401, ""},
 		{"wrong password", basic("alice", "nope"), 401, ""},
 		{"another user's PAT as Basic password", basic("svc", alicePAT), 401, ""},
 		{"unknown token", "Bearer nope", 401, ""},

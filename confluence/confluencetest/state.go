@@ -201,8 +201,8 @@ func (s *Server) RemoveFromGroup(groupName, username string) {
 	}
 }
 
-// IssuePAT creates a personal access token for username, used as "Bearer <token>" (or
-// as the password of Basic auth).
+// IssuePAT creates a personal access token for username, used as "Bearer <token>" (Data
+// Center does not take it as the password of Basic auth).
 func (s *Server) IssuePAT(username string) string {
 	st := &s.st
 	st.mu.Lock()
