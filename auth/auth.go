@@ -80,6 +80,8 @@ type Service struct {
 	// compare checks a password against a hash: bcrypt, swapped in tests to
 	// count the guesses that reach it.
 	compare func(hash, password []byte) error
+	// cost is the bcrypt cost of the hashes this service makes.
+	cost int
 }
 
 // Option configures a Service.
@@ -91,26 +93,26 @@ func WithConfluence(c *Confluence) Option {
 	return func(s *Service) { s.confluence = c }
 }
 
+// WithPasswordCost sets the bcrypt cost of the hashes the service makes (default
+// bcrypt.DefaultCost). Tests lower it: under the race detector one hash at the default
+// cost takes a second or more, and the suite makes hundreds.
+func WithPasswordCost(cost int) Option {
+	return func(s *Service) { s.cost = cost }
+}
+
 // NewService builds the sign-in service.
 func NewService(users UserStore, throttle *Throttle, logger *slog.Logger, opts ...Option) (*Service, error) {
-	dummy, err := bcrypt.GenerateFromPassword([]byte("dingfluence-timing-equaliser"), bcrypt.DefaultCost)
-	if err != nil {
-		return nil, fmt.Errorf("prepare dummy hash: %w", err)
-	}
-	s := &Service{users: users, throttle: throttle, logger: logger, dummyHash: dummy, compare: bcrypt.CompareHashAndPassword}
+	s := &Service{users: users, throttle: throttle, logger: logger, compare: bcrypt.CompareHashAndPassword, cost: bcrypt.DefaultCost}
 	for _, o := range opts {
 		o(s)
 	}
-	return s, nil
-}
-
-// HashPassword returns a bcrypt hash of password.
-func HashPassword(password string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	// The dummy has the cost of real hashes, or an unknown username would answer faster.
+	dummy, err := bcrypt.GenerateFromPassword([]byte("dingfluence-timing-equaliser"), s.cost)
 	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
+		return nil, fmt.Errorf("prepare dummy hash: %w", err)
 	}
-	return string(h), nil
+	s.dummyHash = dummy
+	return s, nil
 }
 
 // CheckUsername refuses a username no account can have: longer than the
@@ -257,14 +259,15 @@ func (s *Service) EnsureAdmin(ctx context.Context, configuredPassword string) (g
 		}
 		generated = password
 	}
-	hash, err := HashPassword(password)
-	if err != nil {
-		return "", err
+	if exists && bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) == nil {
+		return "", nil
 	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return "", fmt.Errorf("hash password: %w", err)
+	}
+	hash := string(h)
 	if exists {
-		if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) == nil {
-			return "", nil
-		}
 		if err := s.users.SetPasswordHash(ctx, u.ID, hash); err != nil {
 			return "", fmt.Errorf("reset admin password: %w", err)
 		}

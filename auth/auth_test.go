@@ -66,7 +66,7 @@ func newTestService(t *testing.T) (*Service, *memUsers) {
 	t.Helper()
 	users := &memUsers{users: map[string]models.User{}}
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	svc, err := NewService(users, NewThrottle(5, 30*time.Second, 0, clock), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := NewService(users, NewThrottle(5, 30*time.Second, 0, clock), slog.New(slog.NewTextHandler(io.Discard, nil)), WithPasswordCost(bcrypt.MinCost))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,8 @@ func TestEnsureAdmin(t *testing.T) {
 func TestAuthenticate(t *testing.T) {
 	ctx := context.Background()
 	svc, users := newTestService(t)
-	hash, err := HashPassword("right-password")
+	hashBytes, err := bcrypt.GenerateFromPassword([]byte("right-password"), bcrypt.MinCost)
+	hash := string(hashBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,8 @@ func TestAuthenticateThrottlesAnAddressAcrossUsernames(t *testing.T) {
 func TestParallelGuessesAreThrottledBeforeTheCompare(t *testing.T) {
 	ctx := context.Background()
 	svc, users := newTestService(t)
-	hash, err := HashPassword("right-password")
+	hashBytes, err := bcrypt.GenerateFromPassword([]byte("right-password"), bcrypt.MinCost)
+	hash := string(hashBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +264,8 @@ func TestUnusableUsernamesAreRefusedFirst(t *testing.T) {
 func TestAuthenticateAudits(t *testing.T) {
 	ctx := context.Background()
 	svc, users := newTestService(t)
-	hash, err := HashPassword("right-password")
+	hashBytes, err := bcrypt.GenerateFromPassword([]byte("right-password"), bcrypt.MinCost)
+	hash := string(hashBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,5 +312,23 @@ func TestEnsureAdminRefusesShortPassword(t *testing.T) {
 				t.Fatalf("admin account created = %v, want %v", created, tt.wantErr == nil)
 			}
 		})
+	}
+}
+
+// Without WithPasswordCost the admin's password is hashed at bcrypt's default cost; the
+// tests' lower cost is theirs alone.
+func TestEnsureAdminHashesAtDefaultCost(t *testing.T) {
+	users := &memUsers{users: map[string]models.User{}}
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	svc, err := NewService(users, NewThrottle(5, 30*time.Second, 0, clock), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.EnsureAdmin(context.Background(), "a-long-enough-password"); err != nil {
+		t.Fatal(err)
+	}
+	cost, err := bcrypt.Cost([]byte(users.users[AdminUsername].PasswordHash))
+	if err != nil || cost != bcrypt.DefaultCost {
+		t.Errorf("admin hash cost %d, %v; want %d", cost, err, bcrypt.DefaultCost)
 	}
 }

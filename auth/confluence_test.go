@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"golang.org/x/crypto/bcrypt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -78,7 +79,8 @@ func newCFFixture(t *testing.T) *cfFixture {
 		t.Fatal(err)
 	}
 	store := models.NewStore(modelstest.SQLite(t), box)
-	hash, err := auth.HashPassword("local-admin-password")
+	hashBytes, err := bcrypt.GenerateFromPassword([]byte("local-admin-password"), bcrypt.MinCost)
+	hash := string(hashBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func newCFFixture(t *testing.T) *cfFixture {
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cf := auth.NewConfluence(set, store, auth.ConfluenceOptions{Clock: clock, Logger: logger})
-	svc, err := auth.NewService(store, auth.NewThrottle(3, time.Minute, 0, clock), logger, auth.WithConfluence(cf))
+	svc, err := auth.NewService(store, auth.NewThrottle(3, time.Minute, 0, clock), logger, auth.WithConfluence(cf), auth.WithPasswordCost(bcrypt.MinCost))
 	if err != nil {
 		t.Fatal(err)
 	}

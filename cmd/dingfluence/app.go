@@ -115,7 +115,11 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	// One throttle for local and Confluence passwords: a guess costs the same whichever
 	// account it is aimed at.
 	throttle := auth.NewThrottle(5, 30*time.Second, auth.DefaultThrottleKeys, clockwork.NewRealClock())
-	authService, err := auth.NewService(store, throttle, logger, auth.WithConfluence(confluenceSignIn))
+	authOptions := []auth.Option{auth.WithConfluence(confluenceSignIn)}
+	if cfg.passwordCost != 0 {
+		authOptions = append(authOptions, auth.WithPasswordCost(cfg.passwordCost))
+	}
+	authService, err := auth.NewService(store, throttle, logger, authOptions...)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,9 @@ type Config struct {
 	// whose X-Forwarded-For is believed; empty means none.
 	TrustedProxies string `env:"DINGFLUENCE_TRUSTED_PROXIES"`
 	MetricsToken   string `env:"DINGFLUENCE_METRICS_TOKEN"`
+	// passwordCost, when set, is the bcrypt cost of new password hashes; only tests set
+	// it, since the default cost under the race detector makes every app start slow.
+	passwordCost int
 }
 
 // loadConfig reads the environment and then args.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"golang.org/x/crypto/bcrypt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,7 +15,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dingfluence/dingfluence/auth"
 	"github.com/dingfluence/dingfluence/confluence/confluencetest"
 	"github.com/dingfluence/dingfluence/models"
 )
@@ -69,6 +69,7 @@ func startApp(t testing.TB, edit ...func(*Config)) *testApp {
 		DataDir:       dir,
 		AdminPassword: testAdminPassword,
 		BaseURL:       "http://127.0.0.1",
+		passwordCost:  bcrypt.MinCost,
 	}
 	for _, e := range edit {
 		e(&cfg)
@@ -95,7 +96,8 @@ func startApp(t testing.TB, edit ...func(*Config)) *testApp {
 // addUser creates an enabled local account.
 func (a *testApp) addUser(t testing.TB, username, password string, admin bool) models.User {
 	t.Helper()
-	hash, err := auth.HashPassword(password)
+	hashBytes, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	hash := string(hashBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
