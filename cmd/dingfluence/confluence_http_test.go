@@ -420,7 +420,17 @@ func TestManualOrgSyncRematches(t *testing.T) {
 		t.Fatalf("before the org sync: %+v, %v; want unmatched", u.ConfluenceIdentity, err)
 	}
 	startAndWait(t, admin, app, csrf, "full")
-	if u, err := app.Store.UserByUsername(context.Background(), "zhang.san"); err != nil || u.MatchStatus != models.MatchMatched || u.DingTalkUserID != "zhangsan" {
-		t.Fatalf("after the org sync: %+v, %v; want matched to zhangsan", u.ConfluenceIdentity, err)
+	// The re-match follows the run's recorded end, so the run can read as finished a
+	// moment before the match lands.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		u, err := app.Store.UserByUsername(context.Background(), "zhang.san")
+		if err == nil && u.MatchStatus == models.MatchMatched && u.DingTalkUserID == "zhangsan" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the org sync: %+v, %v; want matched to zhangsan", u.ConfluenceIdentity, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

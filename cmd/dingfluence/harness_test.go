@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/dingfluence/dingfluence/auth"
+	"github.com/dingfluence/dingfluence/confluence/confluencetest"
 	"github.com/dingfluence/dingfluence/models"
 )
 
@@ -26,6 +27,11 @@ type testApp struct {
 	*App
 	URL  string
 	logs *logBuffer
+	// userDirectory is the Confluence addConfluenceUser's users live in; it lives as
+	// long as the app, so it is owned by the test that started the app (owner), not by
+	// the subtest that first needed it.
+	userDirectory *confluencetest.Server
+	owner         testing.TB
 }
 
 // logBuffer collects what the app logs; the server's goroutines write to it
@@ -83,7 +89,7 @@ func startApp(t testing.TB, edit ...func(*Config)) *testApp {
 		srv.Close()
 		_ = app.Close()
 	})
-	return &testApp{App: app, URL: srv.URL, logs: logs}
+	return &testApp{App: app, URL: srv.URL, logs: logs, owner: t}
 }
 
 // addUser creates an enabled local account.
@@ -147,7 +153,7 @@ func signIn(t testing.TB, c *http.Client, base, username, password string) {
 	_, _, token := get(t, c, base, "/login")
 	res, body := post(t, c, base, "/login", url.Values{"username": {username}, "password": {password}, "_csrf": {token}})
 	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign in as %s: status %d, body %.300s", username, res.StatusCode, body)
+		t.Fatalf("sign in as %s: status %d, body %s", username, res.StatusCode, body)
 	}
 }
 
@@ -183,21 +189,29 @@ func (a *testApp) signedOutSession(t testing.TB) (*http.Cookie, string) {
 	return nil, ""
 }
 
-// testUserPassword is the local password test code gives Confluence users, so tests
-// can sign in as them through the sign-in form. Real Confluence users have none and
-// sign in through Confluence.
+// testUserPassword is the Confluence password addConfluenceUser gives its users, so
+// tests sign in as them through the sign-in form, checked live against Confluence as
+// for any Confluence user.
 const testUserPassword = "confluence-user-password"
 
-// addConfluenceUser creates a Confluence user (with a user key, as the directory sync
-// makes them) who can sign in with testUserPassword.
+// addConfluenceUser creates a Confluence user who can sign in with testUserPassword: an
+// account of the app's Confluence (a confluencetest the app is connected to on first
+// use) and its users row as the directory sync makes it, with the same user key.
 func (a *testApp) addConfluenceUser(t testing.TB, username, email string) models.User {
 	t.Helper()
-	hash, err := auth.HashPassword(testUserPassword)
-	if err != nil {
-		t.Fatal(err)
+	if a.userDirectory == nil {
+		a.userDirectory = confluencetest.New(a.owner)
+		a.userDirectory.AddUser(confluencetest.User{Username: "svc", Admin: true})
+		set := models.DefaultConfluenceSettings()
+		set.BaseURL, set.Token = a.userDirectory.URL(), a.userDirectory.IssuePAT("svc")
+		if err := a.Store.SaveConfluenceSettings(context.Background(), set, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	key := "key-" + username
-	u := models.User{Username: username, DisplayName: "Display " + username, Email: email, PasswordHash: hash, Enabled: true}
+	a.userDirectory.AddUser(confluencetest.User{Key: key, Username: username, DisplayName: "Display " + username, Email: email, Password: testUserPassword})
+	a.userDirectory.AddToGroup(models.DefaultConfluenceUserGroup, username)
+	u := models.User{Username: username, DisplayName: "Display " + username, Email: email, Enabled: true}
 	u.UserKey = &key
 	if err := a.Store.CreateUser(context.Background(), &u); err != nil {
 		t.Fatalf("create Confluence user %s: %v", username, err)

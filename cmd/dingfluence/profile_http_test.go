@@ -145,7 +145,7 @@ func TestSaveAndSyncEachMethod(t *testing.T) {
 			lookups := dt.Calls("/topapi/v2/user/getbymobile")
 			res, body := saveAndSync(t, app, c, token, tt.form)
 			if res.StatusCode != http.StatusOK {
-				t.Fatalf("Save And Sync: status %d, body %.500s", res.StatusCode, body)
+				t.Fatalf("Save And Sync: status %d, body %s", res.StatusCode, body)
 			}
 			got := storedUser(t, app, u.ID)
 			if tt.matched {
