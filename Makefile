@@ -1,16 +1,20 @@
 # dingfluence developer tasks. Recipes are indented with tabs.
 
 GO ?= go
+BIN ?= bin/dingfluence
 
 .PHONY: all run build generate lint test bench assets
 
 all: build
 
-run:
-	$(GO) run ./cmd/dingfluence
+# Builds, then runs the binary itself rather than `go run`: once interrupted,
+# `go run` exits 1 whatever the program's status, so Ctrl-C after a clean
+# shutdown made make report "Error 1". The binary's own status (0) is make's.
+run: build
+	$(BIN)
 
 build:
-	$(GO) build -o bin/dingfluence ./cmd/dingfluence
+	$(GO) build -o $(BIN) ./cmd/dingfluence
 
 # Regenerates the *_templ.go files from views/*.templ (templ is a go.mod tool).
 generate:

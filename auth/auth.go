@@ -23,6 +23,10 @@ import (
 // AdminUsername is the local break-glass account created on first start.
 const AdminUsername = "admin"
 
+// AdminDisplayName is the name the local admin account is created with; the
+// screens show it translated.
+const AdminDisplayName = "Administrator"
+
 // MinPasswordLength is the fewest characters a configured admin password may have.
 const MinPasswordLength = 12
 
@@ -273,7 +277,7 @@ func (s *Service) EnsureAdmin(ctx context.Context, configuredPassword string) (g
 		}
 		return "", nil
 	}
-	admin := &models.User{Username: AdminUsername, DisplayName: "Administrator", PasswordHash: hash, IsAdmin: true, Enabled: true}
+	admin := &models.User{Username: AdminUsername, DisplayName: AdminDisplayName, PasswordHash: hash, IsAdmin: true, Enabled: true}
 	if err := s.users.CreateUser(ctx, admin); err != nil {
 		return "", fmt.Errorf("create admin: %w", err)
 	}

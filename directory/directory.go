@@ -252,7 +252,7 @@ func (s *Service) execute(ctx context.Context, run models.DirectoryRun, src sour
 	case err == nil:
 		run.Status = models.DirectorySucceeded
 	case ctx.Err() != nil:
-		run.Status, run.Error = models.DirectoryInterrupted, "stopped: the server shut down"
+		run.Status, run.Error = models.DirectoryInterrupted, models.DirectoryErrorShutdown
 		if cause := context.Cause(ctx); !errors.Is(cause, errShutdown) && !errors.Is(cause, context.Canceled) {
 			run.Error = "stopped: " + cause.Error()
 		}

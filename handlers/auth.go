@@ -92,8 +92,10 @@ func (h *Handlers) logout(c echo.Context) error {
 	if err := h.Sessions.Destroy(ctx); err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
-	// The signed-out visitor starts over with a token of their own.
+	// The signed-out visitor starts over with a token of their own, and the
+	// log-in page they land on says the log-out worked.
 	h.rotateCSRF(ctx)
+	h.flash(c, "login.loggedOut")
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 

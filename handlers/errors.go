@@ -66,6 +66,35 @@ func classify(err error) errorAnswer {
 	return errorAnswer{Status: http.StatusInternalServerError, Message: "error.internal"}
 }
 
+// errorTitle is the message id of an error page's title: what happened, by
+// status, so a missing page does not read "Something went wrong".
+func errorTitle(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "error.title.badRequest"
+	case http.StatusUnauthorized:
+		return "error.title.unauthorized"
+	case http.StatusForbidden:
+		return "error.title.forbidden"
+	case http.StatusNotFound:
+		return "error.title.notFound"
+	case http.StatusMethodNotAllowed:
+		return "error.title.methodNotAllowed"
+	case http.StatusConflict:
+		return "error.title.conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "error.title.tooLarge"
+	case http.StatusUnprocessableEntity:
+		return "error.title.invalid"
+	case http.StatusTooManyRequests:
+		return "error.title.tooMany"
+	}
+	if status >= 500 {
+		return "error.title"
+	}
+	return "error.title.badRequest"
+}
+
 // view translates the answer for the request. A route without a language
 // (probes, metrics, assets) gets the status text: a message id means nothing
 // to a load balancer or a person reading curl output.

@@ -18,7 +18,7 @@ import (
 func (h *Handlers) profile(c echo.Context) error {
 	u := currentUser(c)
 	return render(c, http.StatusOK, views.Profile(h.page(c, "profile.title", ""), views.ProfileView{
-		Username: u.Username, DisplayName: u.DisplayName, Email: u.Email,
+		Username: u.Username, DisplayName: displayName(c, *u), Email: u.Email,
 	}))
 }
 

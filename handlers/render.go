@@ -8,7 +8,9 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/dingfluence/dingfluence/auth"
 	"github.com/dingfluence/dingfluence/locale"
+	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/views"
 )
 
@@ -31,20 +33,37 @@ func t(c echo.Context, id string, data ...map[string]any) string {
 // rather than people: probes, metrics and assets answer errors in plain text.
 func machineRoute(route string) bool {
 	switch route {
-	case "/healthz", "/readyz", "/metrics", "/static/*":
+	case "/healthz", "/readyz", "/metrics", "/static/*", "/favicon.ico":
 		return true
 	}
 	return false
 }
 
-// page builds the chrome of a full page; title is a message id.
+// page builds the chrome of a full page; title is a message id. The one-time
+// message is shown signed out too: the log-in page says a log-out worked.
 func (h *Handlers) page(c echo.Context, title, nav string) views.Page {
 	p := views.Page{Title: t(c, title), Nav: nav, CSRF: h.csrfToken(c)}
 	if u := currentUser(c); u != nil {
-		p.Viewer = &views.Viewer{Username: u.Username, DisplayName: u.DisplayName}
-		p.Flash = h.Sessions.PopString(c.Request().Context(), sessionFlash)
+		p.Viewer = &views.Viewer{Username: u.Username, DisplayName: displayName(c, *u), IsAdmin: u.IsAdmin}
 	}
+	p.Flash = h.Sessions.PopString(c.Request().Context(), sessionFlash)
 	return p
+}
+
+// displayName is how u is named on screen. The local admin's stored name is
+// the English word the account was created with, so it is shown in the
+// reader's language instead; a Confluence user's name is theirs.
+func displayName(c echo.Context, u models.User) string {
+	if u.PasswordHash != "" && u.Username == auth.AdminUsername && u.DisplayName == auth.AdminDisplayName {
+		return t(c, "layout.localAdmin")
+	}
+	return u.DisplayName
+}
+
+// errorPage is the chrome of an error page: titled with what happened, and
+// with the sidebar entry of the screen it happened on selected.
+func (h *Handlers) errorPage(c echo.Context, status int) views.Page {
+	return h.page(c, errorTitle(status), views.NavFor(c.Request().URL.Path))
 }
 
 // flash stores a one-time success message (a message id) for the next page.
@@ -78,11 +97,10 @@ func (h *Handlers) errorHandler(err error, c echo.Context) {
 		// viewer were never loaded: load them now, so a person still gets the
 		// page in their language, with their menu.
 		err = echo.WrapMiddleware(h.Sessions.LoadAndSave)(h.loadViewer(func(c echo.Context) error {
-			return render(c, status, views.ErrorPage(h.page(c, "error.title", ""), answer.view(c)))
+			return render(c, status, views.ErrorPage(h.errorPage(c, status), answer.view(c)))
 		}))(c)
 	default:
-		p := h.page(c, "error.title", "")
-		err = render(c, status, views.ErrorPage(p, message))
+		err = render(c, status, views.ErrorPage(h.errorPage(c, status), message))
 	}
 	if err != nil {
 		h.Logger.ErrorContext(c.Request().Context(), "write error response", slog.Any("error", err))

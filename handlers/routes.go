@@ -43,6 +43,8 @@ func (h *Handlers) Register(e *echo.Echo) {
 	root.get("/readyz", h.readyz)
 	root.get("/metrics", h.metrics())
 	root.get("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(http.FS(static.FS())))))
+	// Browsers ask for /favicon.ico on every page whatever <link rel=icon> says.
+	root.get("/favicon.ico", echo.WrapHandler(favicon(http.FS(static.FS()))))
 
 	// The sign-in page and the language form work signed out, so the session
 	// (and its CSRF token) is there for everybody. The viewer and their
@@ -169,6 +171,17 @@ func staticHandler(files http.FileSystem) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		server.ServeHTTP(w, r)
+	})
+}
+
+// favicon serves the embedded icon at the site's root, cached like the other
+// assets.
+func favicon(files http.FileSystem) http.Handler {
+	server := staticHandler(files)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/" + static.Favicon
+		server.ServeHTTP(w, r2)
 	})
 }
 

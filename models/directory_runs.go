@@ -32,6 +32,9 @@ const (
 // DirectoryErrorCrashed is the Error of a running run whose heartbeat went stale.
 const DirectoryErrorCrashed = "interrupted: the server stopped during the directory sync"
 
+// DirectoryErrorShutdown is the error of a run a graceful shutdown stopped.
+const DirectoryErrorShutdown = "stopped: the server shut down"
+
 // defaultDirectoryRunLimit is how many runs RecentDirectoryRuns returns when asked for none.
 const defaultDirectoryRunLimit = 20
 

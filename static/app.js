@@ -12,6 +12,24 @@
     htmx.config.allowEval = false;
   }
 
+  // AUI's sidebar names its collapse toggle with AUI's own English words; the
+  // page carries them in the reader's language on the sidebar, so the tooltip
+  // speaks that language too. (Read before DOMContentLoaded, when AUI builds
+  // the sidebar.)
+  (function () {
+    if (!window.AJS || !AJS.I18n || !AJS.I18n.keys) {
+      return;
+    }
+    document.addEventListener("DOMContentLoaded", function () {
+      var sidebar = document.getElementById("admin-sidebar");
+      if (!sidebar) {
+        return;
+      }
+      AJS.I18n.keys["aui.sidebar.collapse.tooltip"] = sidebar.getAttribute("data-collapse-label");
+      AJS.I18n.keys["aui.sidebar.expand.tooltip"] = sidebar.getAttribute("data-expand-label");
+    });
+  })();
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute("content") : "";

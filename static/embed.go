@@ -11,10 +11,15 @@ import (
 
 // Files holds the assets with paths relative to this directory, e.g.
 // "app.css" or "vendor/htmx/htmx.min.js". An embed.FS is read-only, so it is
-// safe to share.
+// safe to share. logo.svg is the product's mark (header and favicon);
+// favicon.ico holds it rendered at 16, 32 and 48 px as PNGs, for browsers and
+// tools that ask for /favicon.ico whatever the page says.
 //
-//go:embed app.css app.js vendor
+//go:embed app.css app.js logo.svg favicon.ico vendor
 var Files embed.FS
+
+// Favicon is the path of the .ico inside FS, served at /favicon.ico.
+const Favicon = "favicon.ico"
 
 // FS returns the assets as an fs.FS rooted at this directory.
 func FS() fs.FS { return Files }

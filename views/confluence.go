@@ -2,8 +2,6 @@ package views
 
 import (
 	"context"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/dingfluence/dingfluence/locale"
@@ -59,12 +57,18 @@ func directoryCounters(ctx context.Context, r models.DirectoryRun) string {
 	})
 }
 
-// directoryError is Confluence's HTTP status and the error of a run, or the error alone.
-func directoryError(r models.DirectoryRun) string {
-	if r.HTTPStatus != 0 {
-		return "HTTP " + strconv.Itoa(r.HTTPStatus) + " " + http.StatusText(r.HTTPStatus) + ": " + r.Error
+// directoryError says why a run did not succeed: our own reasons translated,
+// Confluence's HTTP status and the recorded error text labelled as such.
+func directoryError(ctx context.Context, r models.DirectoryRun) string {
+	switch {
+	case r.Error == models.DirectoryErrorCrashed:
+		return locale.T(ctx, "directory.error.crashed")
+	case r.Error == models.DirectoryErrorShutdown:
+		return locale.T(ctx, "directory.error.shutdown")
+	case r.HTTPStatus != 0:
+		return locale.T(ctx, "directory.error.http", map[string]any{"Status": r.HTTPStatus, "Message": r.Error})
 	}
-	return r.Error
+	return locale.T(ctx, "directory.error.other", map[string]any{"Message": r.Error})
 }
 
 func directoryDuration(r models.DirectoryRun) string {

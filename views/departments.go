@@ -2,7 +2,6 @@ package views
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/dingfluence/dingfluence/locale"
@@ -79,13 +78,17 @@ func syncHasError(r models.SyncRun) bool {
 	return r.Status != models.SyncStatusRunning && r.Status != models.SyncStatusSucceeded
 }
 
-// syncError is DingTalk's errcode and message of a run that did not succeed,
-// or the error text alone when the failure was not DingTalk's.
-func syncError(r models.SyncRun) string {
-	if r.Errcode != 0 {
-		return "errcode " + strconv.Itoa(r.Errcode) + ": " + r.Error
+// syncError says why a run did not succeed. Our own reasons are translated;
+// the recorded error text (DingTalk's errmsg, the network's words) is shown
+// as recorded, labelled as DingTalk's when DingTalk answered with an errcode.
+func syncError(ctx context.Context, r models.SyncRun) string {
+	switch {
+	case r.Error == models.SyncErrorShutdown:
+		return locale.T(ctx, "sync.error.shutdown")
+	case r.Errcode != 0:
+		return locale.T(ctx, "sync.error.dingtalk", map[string]any{"Errcode": r.Errcode, "Message": r.Error})
 	}
-	return r.Error
+	return locale.T(ctx, "sync.error.other", map[string]any{"Message": r.Error})
 }
 
 func syncDuration(r models.SyncRun) string {

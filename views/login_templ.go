@@ -227,7 +227,7 @@ func Login(p Page, v LoginView) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = UserLayout(p).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = FocusedLayout(p).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -12,7 +12,8 @@ import (
 // Viewer is the signed-in person as the chrome shows them.
 type Viewer struct {
 	Username    string
-	DisplayName string
+	DisplayName string // already translated where it is ours (the local admin's)
+	IsAdmin     bool   // the header links to the administration console
 }
 
 // Page carries what every full page needs besides its own content.
@@ -29,6 +30,7 @@ type NavItem struct {
 	Key   string
 	Href  string
 	Label string // message id
+	Icon  string // AUI icon-font class, shown alone when the sidebar is collapsed
 }
 
 // NavGroup is one headed group of the administration sidebar.
@@ -42,17 +44,52 @@ type NavGroup struct {
 func adminNav() []NavGroup {
 	return []NavGroup{
 		{Heading: "nav.confluence", Items: []NavItem{
-			{Key: "confluence", Href: "/admin/confluence", Label: "nav.confluenceConnection"},
+			{Key: "confluence", Href: "/admin/confluence", Label: "nav.confluenceConnection", Icon: "aui-iconfont-confluence"},
 		}},
 		{Heading: "nav.dingtalk", Items: []NavItem{
-			{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings"},
-			{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments"},
-			{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members"},
+			{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings", Icon: "aui-iconfont-settings"},
+			{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments", Icon: "aui-iconfont-people-group"},
+			{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members", Icon: "aui-iconfont-people"},
 		}},
 		{Heading: "nav.system", Items: []NavItem{
-			{Key: "audit", Href: "/admin/audit", Label: "nav.audit"},
+			{Key: "audit", Href: "/admin/audit", Label: "nav.audit", Icon: "aui-iconfont-recent"},
 		}},
 	}
+}
+
+// NavFor is the key of the sidebar entry whose screen path lies under, or ""
+// for none: an error page keeps the entry of the screen it happened on
+// selected.
+func NavFor(path string) string {
+	for _, g := range adminNav() {
+		for _, item := range g.Items {
+			if path == item.Href || strings.HasPrefix(path, item.Href+"/") {
+				return item.Key
+			}
+		}
+	}
+	return ""
+}
+
+// Crumb is one step of the breadcrumbs above a page's title.
+type Crumb struct {
+	Label string // message id
+	Href  string
+}
+
+// adminCrumbs are the breadcrumbs of an administration screen, as
+// Confluence's console has them: Administration › group › screen. An
+// administration page outside the sidebar (an error) gets Administration alone.
+func adminCrumbs(nav string) []Crumb {
+	crumbs := []Crumb{{Label: "nav.admin", Href: "/admin"}}
+	for _, g := range adminNav() {
+		for _, item := range g.Items {
+			if item.Key == nav {
+				return append(crumbs, Crumb{Label: g.Heading, Href: g.Items[0].Href}, Crumb{Label: item.Label, Href: item.Href})
+			}
+		}
+	}
+	return crumbs
 }
 
 // name returns what the header shows for the viewer.

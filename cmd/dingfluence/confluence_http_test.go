@@ -184,7 +184,7 @@ func TestConfluenceTestConnection(t *testing.T) {
 		{"wrong context path", cf.URL() + "/wiki", cf.adminToken, []string{
 			"No Confluence at this URL? Check the base URL and its context path", "Confluence answered HTTP 404",
 		}, nil},
-		{"unreachable", goneURL, cf.adminToken, []string{"Could not reach Confluence: "}, []string{"HTTP"}},
+		{"unreachable", goneURL, cf.adminToken, []string{"Could not reach Confluence. The network said: "}, []string{"HTTP"}},
 		{"bad base URL", "wiki", cf.adminToken, []string{`id="baseUrl-test-error" class="error" hx-swap-oob="true"`}, nil},
 		{"no token stored", cf.URL(), "", []string{`id="serviceToken-test-error" class="error"`, "No token is stored yet."}, nil},
 	}

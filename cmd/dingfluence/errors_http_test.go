@@ -44,7 +44,7 @@ func TestErrorsAreAnsweredByKind(t *testing.T) {
 		wantAbsent []string
 	}{
 		{"unknown department, full page", admin, http.MethodGet, "/admin/dingtalk/members?dept=42", nil, http.StatusNotFound,
-			[]string{"<title>Something went wrong - dingfluence</title>", `class="aui-header"`, `id="error-message"`, "That department has not been synced"}, nil},
+			[]string{"<title>Page not found - dingfluence</title>", `class="aui-header`, `id="admin-sidebar"`, `id="nav-members" aria-current`, `id="error-message"`, "That department has not been synced"}, nil},
 		{"unknown department, in Chinese", admin, http.MethodGet, "/admin/dingtalk/members?dept=42", map[string]string{"Accept-Language": "zh-CN"}, http.StatusNotFound,
 			[]string{`id="error-message"`}, []string{"That department has not been synced"}},
 		{"unknown sync run, htmx", admin, http.MethodGet, "/admin/dingtalk/syncs/999", map[string]string{"HX-Request": "true"}, http.StatusNotFound,

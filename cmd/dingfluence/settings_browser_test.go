@@ -140,6 +140,11 @@ func TestUserMenuInBrowser(t *testing.T) {
 		chromedp.WaitVisible(css(`#logout`)),
 		chromedp.Click(css(`#logout`)),
 		chromedp.WaitVisible(css(`#login-form`)),
+	)
+	if msg := read(t, ctx, "log-out message", chromedp.Text(css(`#flash`))); msg != "You have been logged out." {
+		t.Fatalf("after log out the log-in page says %q", msg)
+	}
+	do(t, ctx, "signed out",
 		chromedp.Navigate(app.URL+"/admin/dingtalk/settings"),
 		chromedp.WaitVisible(css(`#login-form`)),
 	)

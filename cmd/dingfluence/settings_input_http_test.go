@@ -119,7 +119,7 @@ func TestTestConnectionOverHTTP(t *testing.T) {
 	}
 
 	body = testWith(refused.URL+"/gettoken", "typed-secret")
-	if !strings.Contains(body, "Could not reach DingTalk: ") || strings.Contains(body, "errcode") {
+	if !strings.Contains(body, "Could not reach DingTalk. The network said: ") || strings.Contains(body, "errcode") {
 		t.Fatalf("refused connection: %.500s", body)
 	}
 	if body := testWith(dt.Endpoints().Token, "wrong-secret"); !strings.Contains(body, "DingTalk refused the request.") || !strings.Contains(body, "40096") {
@@ -138,7 +138,7 @@ func TestTestConnectionOverHTTP(t *testing.T) {
 	}
 	defer res.Body.Close()
 	zh, _ := io.ReadAll(res.Body)
-	if !strings.Contains(string(zh), "无法连接钉钉：") {
+	if !strings.Contains(string(zh), "无法连接钉钉。网络错误（原文）：") {
 		t.Fatalf("Chinese unreachable message missing: %.500s", zh)
 	}
 }
