@@ -240,7 +240,9 @@ func TestSyncRunPercent(t *testing.T) {
 		{models.SyncStatusRunning, 3, 3, 100},
 		{models.SyncStatusRunning, 3, 5, 100},
 		{models.SyncStatusSucceeded, 0, 0, 100},
-		{models.SyncStatusFailed, 10, 2, 100},
+		// A failed run shows how far it got too: a full bar would read as done.
+		{models.SyncStatusFailed, 10, 2, 20},
+		{models.SyncStatusFailed, 0, 0, 0},
 		{models.SyncStatusIncomplete, 10, 9, 100},
 		// An interrupted run shows how far it got, not a full bar.
 		{models.SyncStatusInterrupted, 10, 4, 40},
