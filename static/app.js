@@ -82,7 +82,8 @@
   });
 
   // Department tree: the first click on a department's toggle loads its
-  // children (hx-get, once); later clicks fold and unfold them.
+  // children (hx-get, once); later clicks fold and unfold them. A toggle drawn
+  // open by the server (aria-expanded="true") has its children already.
   document.addEventListener("click", function (evt) {
     var toggle = evt.target.closest && evt.target.closest(".df-expand");
     if (!toggle) {
@@ -94,11 +95,57 @@
     }
     if (toggle.getAttribute("aria-expanded") === null) {
       toggle.setAttribute("aria-expanded", "true"); // htmx loads them now
+      children.hidden = false;
       return;
     }
     children.hidden = !children.hidden;
     toggle.setAttribute("aria-expanded", String(!children.hidden));
   });
+
+  // A sync that ended (the server's HX-Trigger "sync-finished" names its
+  // department) redraws that department's row, with its new name and counts,
+  // and its open sub-departments, keeping open what is open.
+  document.addEventListener("sync-finished", function (evt) {
+    var dept = evt.detail && evt.detail.dept;
+    var row = dept && document.getElementById("dept-row-" + dept);
+    if (!row || !window.htmx) {
+      return;
+    }
+    var open = [];
+    var node = document.getElementById("dept-" + dept);
+    var toggles = node ? node.querySelectorAll('.df-expand[aria-expanded="true"]') : [];
+    for (var i = 0; i < toggles.length; i++) {
+      open.push(toggles[i].getAttribute("data-dept-id"));
+    }
+    htmx.ajax("GET", "/admin/dingtalk/departments/" + encodeURIComponent(dept) + "/row?open=" + open.join(","),
+      { target: row, swap: "outerHTML" });
+  });
+
+  // A sync already running when pressed elsewhere is drawn on the row pressed;
+  // drop its other copy, so one panel polls per run.
+  document.addEventListener("htmx:load", function (evt) {
+    var elt = evt.detail && evt.detail.elt;
+    if (!elt || !elt.matches || !elt.matches(".df-sync-run[data-run-id]")) {
+      return;
+    }
+    var copies = document.querySelectorAll('.df-sync-run[data-run-id="' + elt.getAttribute("data-run-id") + '"]');
+    for (var i = 0; i < copies.length; i++) {
+      if (copies[i] !== elt) {
+        copies[i].remove();
+      }
+    }
+  });
+
+  // AUI opens a dropdown on Enter's keydown, and the click that Enter's
+  // keypress then makes on a <button> trigger closes it again at once.
+  // Suppressing that keypress leaves AUI's keyboard handling as documented:
+  // Enter or Space opens, arrows move, Esc closes and focus returns.
+  document.addEventListener("keypress", function (evt) {
+    var t = evt.target;
+    if (evt.key === "Enter" && t && t.matches && t.matches("button.aui-dropdown2-trigger")) {
+      evt.preventDefault();
+    }
+  }, true);
 
   // Profile → DingTalk: a field marked data-df-show-for-method (the mobile
   // number) is shown only while its method is chosen, unless it has an error
