@@ -91,13 +91,19 @@ func (h *Handlers) departmentRow(c echo.Context) error {
 	return render(c, http.StatusOK, views.DepartmentRowRefresh(node, tree, stored))
 }
 
-// deptTree is what rows drawn outside the full page need: whether syncs can run.
+// deptTree is what rows drawn outside the full page need: whether syncs can run, and
+// the running syncs, so that sub-departments drawn again keep showing theirs.
 func (h *Handlers) deptTree(c echo.Context) (views.DeptTree, error) {
-	configured, err := h.Settings.Configured(c.Request().Context())
+	ctx := c.Request().Context()
+	configured, err := h.Settings.Configured(ctx)
 	if err != nil {
 		return views.DeptTree{}, fmt.Errorf("check the DingTalk settings: %w", err)
 	}
-	return views.DeptTree{Configured: configured}, nil
+	running, err := h.OrgSync.RunningSyncRuns(ctx)
+	if err != nil {
+		return views.DeptTree{}, fmt.Errorf("load running syncs: %w", err)
+	}
+	return views.NewDeptTree(configured, running), nil
 }
 
 // maxOpenDepartments bounds ?open=: each open department costs a query.

@@ -117,23 +117,55 @@
     for (var i = 0; i < toggles.length; i++) {
       open.push(toggles[i].getAttribute("data-dept-id"));
     }
+    row.setAttribute("data-df-redraw", "");
     htmx.ajax("GET", "/admin/dingtalk/departments/" + encodeURIComponent(dept) + "/row?open=" + open.join(","),
       { target: row, swap: "outerHTML" });
   });
 
-  // A sync already running when pressed elsewhere is drawn on the row pressed;
-  // drop its other copy, so one panel polls per run.
-  document.addEventListener("htmx:load", function (evt) {
-    var elt = evt.detail && evt.detail.elt;
-    if (!elt || !elt.matches || !elt.matches(".df-sync-run[data-run-id]")) {
+  // Before a department's rows are drawn again, drop their actions menus
+  // (wherever AUI has put them): htmx would otherwise give the new menus, of
+  // the same ids, the old ones' attributes while it settles, and undo AUI's
+  // set-up of them.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var target = evt.detail && evt.detail.target;
+    if (!evt.detail.shouldSwap || !target || !target.hasAttribute || !target.hasAttribute("data-df-redraw")) {
       return;
     }
-    var copies = document.querySelectorAll('.df-sync-run[data-run-id="' + elt.getAttribute("data-run-id") + '"]');
-    for (var i = 0; i < copies.length; i++) {
-      if (copies[i] !== elt) {
-        copies[i].remove();
+    var redrawn = {};
+    var node = target.closest("li[data-dept-id]");
+    var below = node ? node.querySelectorAll("li[data-dept-id]") : [];
+    redrawn[target.id.replace("dept-row-", "")] = true;
+    for (var i = 0; i < below.length; i++) {
+      redrawn[below[i].getAttribute("data-dept-id")] = true;
+    }
+    var menus = document.querySelectorAll("aui-dropdown-menu[data-dept-id]");
+    for (var j = 0; j < menus.length; j++) {
+      if (redrawn[menus[j].getAttribute("data-dept-id")]) {
+        menus[j].remove();
       }
     }
+  });
+
+  // A sync already running when pressed elsewhere is drawn on the row pressed,
+  // and one listed above the tree on its row once that is expanded: drop the
+  // other copy, so one panel polls per run.
+  document.addEventListener("htmx:load", function (evt) {
+    var elt = evt.detail && evt.detail.elt;
+    if (!elt || !elt.querySelectorAll) {
+      return;
+    }
+    var panels = Array.prototype.slice.call(elt.querySelectorAll(".df-sync-run[data-run-id]"));
+    if (elt.matches && elt.matches(".df-sync-run[data-run-id]")) {
+      panels.push(elt);
+    }
+    panels.forEach(function (panel) {
+      var copies = document.querySelectorAll('.df-sync-run[data-run-id="' + panel.getAttribute("data-run-id") + '"]');
+      for (var i = 0; i < copies.length; i++) {
+        if (copies[i] !== panel) {
+          copies[i].remove();
+        }
+      }
+    });
   });
 
   // AUI opens a dropdown on Enter's keydown, and the click that Enter's

@@ -39,6 +39,16 @@ func placeRuns(v DepartmentsView) (tree DeptTree, elsewhere []models.SyncRun) {
 	return tree, elsewhere
 }
 
+// NewDeptTree is what rows drawn on their own (an expand, a refresh after a sync)
+// need: whether syncs can run, and the running syncs to draw on their rows.
+func NewDeptTree(configured bool, running []models.SyncRun) DeptTree {
+	tree := DeptTree{Configured: configured, Runs: map[int64][]models.SyncRun{}}
+	for _, r := range running {
+		tree.Runs[r.DeptID] = append(tree.Runs[r.DeptID], r)
+	}
+	return tree
+}
+
 // deptName is what a row calls its department: its DingTalk name, or for the root's
 // placeholder before the first sync, that it has not been synced.
 func deptName(ctx context.Context, n models.DepartmentNode, stored bool) string {

@@ -238,6 +238,12 @@ func TestDepartmentsAndMembersInBrowser(t *testing.T) {
 		chromedp.WaitVisible(css(`#children-2 #dept-3`)),
 		htmxIdle(),
 	)
+	// The redrawn rows' menus are set up by AUI like the others: closed, hidden.
+	if bad := read(t, ctx, "redrawn menus", chromedp.Evaluate[string](`Array.from(document.querySelectorAll("aui-dropdown-menu[data-dept-id]")).filter(function (m) {
+		return !m.classList.contains("aui-dropdown2") || m.offsetParent !== null;
+	}).map(function (m) { return m.id; }).join(" ")`)); bad != "" {
+		t.Fatalf("menus not set up or shown while closed: %s", bad)
+	}
 	if name := read(t, ctx, "Platform", chromedp.Text(css(`#dept-3 .df-dept-name`))); name != "Platform" {
 		t.Fatalf("department 3 is %q", name)
 	}

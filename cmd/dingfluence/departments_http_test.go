@@ -250,15 +250,17 @@ func TestDepartmentRowRefresh(t *testing.T) {
 	}
 
 	storeTree(t, app)
+	// A sync running on Platform stays drawn on its row when Engineering's rows are.
+	run := insertRunningRun(t, app.Store, models.SyncKindDepartmentUsers, 3, time.Now())
 	tests := []struct {
 		name, path string
 		want, not  []string
 	}{
 		{"closed", "/admin/dingtalk/departments/2/row",
-			[]string{`id="dept-row-2"`, "Engineering", "id 2 · 0 members · 1 sub-department<", `id="actions-2" class="df-actions-menu" hx-swap-oob="true"`, `href="/admin/dingtalk/members?dept=2&amp;subtree=1"`},
+			[]string{`id="dept-row-2"`, "Engineering", "id 2 · 0 members · 1 sub-department<", `<aui-dropdown-menu id="actions-2"`, `href="/admin/dingtalk/members?dept=2&amp;subtree=1"`},
 			[]string{`id="children-2"`, "Platform"}},
 		{"open", "/admin/dingtalk/departments/1/row?open=1,2,x,-3",
-			[]string{`id="children-1" hx-swap-oob="innerHTML"`, `id="dept-2"`, `id="dept-3"`, "id 3 · 2 members · 0 sub-departments", `aria-label="Expand Engineering"`},
+			[]string{`id="children-1" hx-swap-oob="innerHTML"`, `id="dept-2"`, `id="dept-3"`, "id 3 · 2 members · 0 sub-departments", `aria-label="Expand Engineering"`, `id="sync-run-` + itoa(run.ID) + `"`},
 			[]string{"Root department (not synced yet)"}},
 	}
 	for _, tt := range tests {
