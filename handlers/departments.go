@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,44 +23,109 @@ const recentSyncLimit = 10
 
 func (h *Handlers) departments(c echo.Context) error {
 	ctx := c.Request().Context()
-	// The root is stored without a parent (0), so it is the only top node.
-	roots, err := h.Directory.DepartmentChildren(ctx, 0)
+	running, err := h.OrgSync.RunningSyncRuns(ctx)
 	if err != nil {
-		return fmt.Errorf("load root department: %w", err)
+		return fmt.Errorf("load running syncs: %w", err)
 	}
-	if len(roots) == 0 {
-		// Before the first sync there is only DingTalk's root, id 1, so its
-		// buttons can start the first sync.
-		roots = []models.DepartmentNode{{Department: models.Department{DeptID: rootDepartmentID, Name: t(c, "departments.notSynced")}}}
+	// Opened down to the running syncs, so that after a reload each still shows on
+	// its department's row.
+	depts := make([]int64, len(running))
+	for i, r := range running {
+		depts[i] = r.DeptID
+	}
+	roots, err := h.Directory.DepartmentTreeShowing(ctx, depts)
+	if err != nil {
+		return fmt.Errorf("load the department tree: %w", err)
 	}
 	recent, err := h.OrgSync.RecentSyncRuns(ctx, recentSyncLimit)
 	if err != nil {
 		return fmt.Errorf("load recent syncs: %w", err)
 	}
-	running, err := h.OrgSync.RunningSyncRuns(ctx)
+	configured, err := h.Settings.Configured(ctx)
 	if err != nil {
-		return fmt.Errorf("load running syncs: %w", err)
+		return fmt.Errorf("check the DingTalk settings: %w", err)
 	}
-	v := views.DepartmentsView{Roots: roots, Running: running, Recent: recent}
+	v := views.DepartmentsView{Roots: roots, Running: running, Recent: recent, Configured: configured}
 	return render(c, http.StatusOK, views.Departments(h.page(c, "departments.title", "departments"), v))
 }
 
+// departmentChildren answers a department's expand toggle, and the refresh of an open
+// department after a sync: its sub-departments, with those in ?open= open in turn.
 func (h *Handlers) departmentChildren(c echo.Context) error {
 	id, err := pathDeptID(c)
 	if err != nil {
 		return err
 	}
-	children, err := h.Directory.DepartmentChildren(c.Request().Context(), id)
+	ctx := c.Request().Context()
+	children, err := h.Directory.DepartmentTree(ctx, id, openDepartments(c))
 	if err != nil {
 		return fmt.Errorf("load sub-departments of %d: %w", id, err)
 	}
-	return render(c, http.StatusOK, views.DepartmentChildren(children))
+	tree, err := h.deptTree(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.DepartmentChildren(children, tree))
 }
 
-// startSync starts one of the department buttons' syncs, or shows the one
-// already running over the same departments. A busy or unconfigured sync is
-// answered with a panel, not left to the error mapper: the button's htmx
-// swaps only 2xx answers into the page, and the running run is the answer.
+// departmentRow redraws a department's row after a sync of it ended, with its new
+// name and counts (and, when ?open= names it, its sub-departments). Before the first
+// sync has stored the root, the root's placeholder is its row.
+func (h *Handlers) departmentRow(c echo.Context) error {
+	id, err := pathDeptID(c)
+	if err != nil {
+		return err
+	}
+	node, err := h.Directory.DepartmentTreeNode(c.Request().Context(), id, openDepartments(c))
+	stored := err == nil
+	switch {
+	case errors.Is(err, models.ErrNotFound) && id == rootDepartmentID:
+		node = models.DepartmentNode{Department: models.Department{DeptID: id}}
+	case err != nil:
+		return withMessage(fmt.Errorf("load department %d: %w", id, err), "error.departmentNotFound")
+	}
+	tree, err := h.deptTree(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.DepartmentRowRefresh(node, tree, stored))
+}
+
+// deptTree is what rows drawn outside the full page need: whether syncs can run, and
+// the running syncs, so that sub-departments drawn again keep showing theirs.
+func (h *Handlers) deptTree(c echo.Context) (views.DeptTree, error) {
+	ctx := c.Request().Context()
+	configured, err := h.Settings.Configured(ctx)
+	if err != nil {
+		return views.DeptTree{}, fmt.Errorf("check the DingTalk settings: %w", err)
+	}
+	running, err := h.OrgSync.RunningSyncRuns(ctx)
+	if err != nil {
+		return views.DeptTree{}, fmt.Errorf("load running syncs: %w", err)
+	}
+	return views.NewDeptTree(configured, running), nil
+}
+
+// maxOpenDepartments bounds ?open=: each open department costs a query.
+const maxOpenDepartments = 200
+
+// openDepartments reads ?open=2,3,5, the departments the page shows expanded;
+// anything that is not a department id is ignored (it only opens less).
+func openDepartments(c echo.Context) map[int64]bool {
+	open := map[int64]bool{}
+	for _, s := range strings.Split(c.QueryParam("open"), ",") {
+		if id, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil && id > 0 && len(open) < maxOpenDepartments {
+			open[id] = true
+		}
+	}
+	return open
+}
+
+// startSync starts one of the syncs of a department's actions menu (or Full sync
+// now), or shows the one already running over the same departments; the answer is
+// drawn on the department's row. A busy or unconfigured sync is answered with a
+// panel, not left to the error mapper: htmx swaps only 2xx answers into the page,
+// and the running run is the answer.
 func (h *Handlers) startSync(c echo.Context) error {
 	id, err := pathDeptID(c)
 	if err != nil {
@@ -72,10 +138,11 @@ func (h *Handlers) startSync(c echo.Context) error {
 	ctx := c.Request().Context()
 	run, err := h.OrgSync.Start(ctx, kind, id, models.SyncTriggerUser, currentUser(c).Username)
 	var busy *orgsync.BusyError
-	status, noteFor, note := http.StatusAccepted, uint(0), ""
+	status, note := http.StatusAccepted, ""
 	switch {
 	case errors.As(err, &busy):
-		run, status, noteFor = busy.Run, http.StatusOK, busy.Run.ID
+		// The running run moves to the row pressed (the page drops its other copy).
+		run, status = busy.Run, http.StatusOK
 		note = t(c, "departments.alreadyRunning")
 		if busy.Run.Kind != kind || busy.Run.DeptID != id {
 			note = t(c, "sync.overlapping")
@@ -87,31 +154,25 @@ func (h *Handlers) startSync(c echo.Context) error {
 	case err != nil && run.ID != 0:
 		// Recorded as failed before it called DingTalk (no readable secret): its
 		// panel says why.
-		c.Response().Header().Set("HX-Trigger", "sync-finished")
 		status = http.StatusOK
 	case err != nil:
 		return fmt.Errorf("start %s of department %d: %w", kind, id, err)
 	}
-	// The panel is redrawn with this run first and every other running sync
-	// after it, so a second click on a busy button shows the running one
-	// once instead of adding a copy, and a sync that ended before this
-	// answer still shows its result.
-	running, err := h.OrgSync.RunningSyncRuns(ctx)
-	if err != nil {
-		return fmt.Errorf("load running syncs: %w", err)
+	if !run.Running() {
+		syncFinished(c, run)
 	}
-	panel := []models.SyncRun{run}
-	for _, r := range running {
-		if r.ID != run.ID {
-			panel = append(panel, r)
-		}
-	}
-	return render(c, status, views.SyncPanel(panel, noteFor, note))
+	return render(c, status, views.SyncRunStatus(run, note))
+}
+
+// syncFinished tells the page that run has ended: the recent list refreshes, and the
+// run's department's row and open sub-departments are fetched again (app.js).
+func syncFinished(c echo.Context, run models.SyncRun) {
+	c.Response().Header().Set("HX-Trigger", fmt.Sprintf(`{"sync-finished":{"dept":%d}}`, run.DeptID))
 }
 
 // syncRun is polled by a running sync's panel; once the run has ended (or its
 // server is gone) it answers the final state (without polling) and tells the
-// recent list to refresh.
+// page to refresh the recent list and the run's department.
 func (h *Handlers) syncRun(c echo.Context) error {
 	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
 	if err != nil {
@@ -122,7 +183,7 @@ func (h *Handlers) syncRun(c echo.Context) error {
 		return withMessage(fmt.Errorf("load sync run %d: %w", id, err), "error.syncNotFound")
 	}
 	if !run.Running() {
-		c.Response().Header().Set("HX-Trigger", "sync-finished")
+		syncFinished(c, run)
 	}
 	return render(c, http.StatusOK, views.SyncRunStatus(run, ""))
 }

@@ -29,7 +29,11 @@ type Pinger interface {
 
 // Directory answers questions about the synced DingTalk org.
 type Directory interface {
-	DepartmentChildren(ctx context.Context, parentID int64) ([]models.DepartmentNode, error)
+	// DepartmentTree, DepartmentTreeNode and DepartmentTreeShowing load departments
+	// with their counts, opened (sub-departments loaded) as a screen shows them.
+	DepartmentTree(ctx context.Context, parentID int64, open map[int64]bool) ([]models.DepartmentNode, error)
+	DepartmentTreeNode(ctx context.Context, deptID int64, open map[int64]bool) (models.DepartmentNode, error)
+	DepartmentTreeShowing(ctx context.Context, deptIDs []int64) ([]models.DepartmentNode, error)
 	Department(ctx context.Context, deptID int64) (models.Department, error)
 	SearchMembers(ctx context.Context, q models.MemberQuery) (models.MemberPage, error)
 }

@@ -78,6 +78,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.post("/dingtalk/settings/test", h.testConnection)
 	admin.get("/dingtalk/departments", h.departments)
 	admin.get("/dingtalk/departments/:id/children", h.departmentChildren)
+	admin.get("/dingtalk/departments/:id/row", h.departmentRow)
 	admin.post("/dingtalk/departments/:id/sync", h.startSync)
 	admin.get("/dingtalk/syncs", h.recentSyncs)
 	admin.get("/dingtalk/syncs/:id", h.syncRun)

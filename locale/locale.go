@@ -6,10 +6,12 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -18,7 +20,9 @@ import (
 
 // Each language has a folder of message files, one per area of the app
 // (messages/en/core.json, messages/en/audit.json, …); a message id is defined
-// in exactly one file of its language.
+// in exactly one file of its language. A message is a string, or for a count
+// the CLDR plural forms of its language ({"one": "1 member", "other":
+// "{{.Count}} members"}; Chinese has only "other", so a string will do).
 //
 //go:embed messages
 var messageFiles embed.FS
@@ -71,13 +75,13 @@ func NewBundle() (*Bundle, error) {
 
 // readMessages merges the message files of one language, refusing an id
 // that two files define (one would silently win).
-func readMessages(tag string) (map[string]string, error) {
+func readMessages(tag string) (map[string]any, error) {
 	dir := "messages/" + tag
 	entries, err := fs.ReadDir(messageFiles, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read messages for %s: %w", tag, err)
 	}
-	merged := map[string]string{}
+	merged := map[string]any{}
 	for _, e := range entries {
 		if e.IsDir() || path.Ext(e.Name()) != ".json" {
 			continue
@@ -86,11 +90,15 @@ func readMessages(tag string) (map[string]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read %s/%s: %w", dir, e.Name(), err)
 		}
-		var m map[string]string
+		var m map[string]json.RawMessage
 		if err := json.Unmarshal(data, &m); err != nil {
 			return nil, fmt.Errorf("parse %s/%s: %w", dir, e.Name(), err)
 		}
-		for id, text := range m {
+		for id, raw := range m {
+			text, err := parseMessage(raw)
+			if err != nil {
+				return nil, fmt.Errorf("parse %s/%s: %q: %w", dir, e.Name(), id, err)
+			}
 			if _, dup := merged[id]; dup {
 				return nil, fmt.Errorf("messages for %s: %q is defined twice (again in %s)", tag, id, e.Name())
 			}
@@ -98,6 +106,30 @@ func readMessages(tag string) (map[string]string, error) {
 		}
 	}
 	return merged, nil
+}
+
+// pluralForms are the CLDR plural categories a message may give.
+var pluralForms = []string{"zero", "one", "two", "few", "many", "other"}
+
+// parseMessage reads one message: a string, or plural forms with at least "other".
+func parseMessage(raw json.RawMessage) (any, error) {
+	var text string
+	if err := json.Unmarshal(raw, &text); err == nil {
+		return text, nil
+	}
+	var forms map[string]string
+	if err := json.Unmarshal(raw, &forms); err != nil {
+		return nil, fmt.Errorf("neither a string nor plural forms: %w", err)
+	}
+	for form := range forms {
+		if !slices.Contains(pluralForms, form) {
+			return nil, fmt.Errorf("unknown plural form %q", form)
+		}
+	}
+	if forms["other"] == "" {
+		return nil, errors.New(`plural forms without "other"`)
+	}
+	return forms, nil
 }
 
 // Match picks the supported language for an explicit preference (may be
@@ -158,6 +190,22 @@ func (l *Localizer) T(id string, data ...map[string]any) string {
 	return s
 }
 
+// N translates id for a count: the plural form of the language for count is
+// chosen, and count fills {{.Count}}.
+func (l *Localizer) N(id string, count int, data ...map[string]any) string {
+	filled := map[string]any{"Count": count}
+	if len(data) > 0 {
+		for k, v := range data[0] {
+			filled[k] = v
+		}
+	}
+	s, err := l.loc.Localize(&i18n.LocalizeConfig{MessageID: id, PluralCount: count, TemplateData: filled})
+	if err != nil && s == "" {
+		return id
+	}
+	return s
+}
+
 type contextKey struct{}
 
 // WithLocalizer returns ctx carrying l, for templates to translate with.
@@ -178,6 +226,16 @@ func T(ctx context.Context, id string, data ...map[string]any) string {
 		return id
 	}
 	return l.T(id, data...)
+}
+
+// N translates id for count with the localizer in ctx (see Localizer.N);
+// without one it returns id.
+func N(ctx context.Context, id string, count int, data ...map[string]any) string {
+	l := From(ctx)
+	if l == nil {
+		return id
+	}
+	return l.N(id, count, data...)
 }
 
 // Tag returns the language of the localizer in ctx, for <html lang>.

@@ -48,7 +48,7 @@ func TestTranslate(t *testing.T) {
 // Every English message has a Chinese translation and the other way round,
 // so no screen falls back to English piecemeal.
 func TestCataloguesHaveTheSameMessages(t *testing.T) {
-	read := func(tag string) map[string]string {
+	read := func(tag string) map[string]any {
 		m, err := readMessages(tag)
 		if err != nil {
 			t.Fatal(err)
@@ -64,6 +64,49 @@ func TestCataloguesHaveTheSameMessages(t *testing.T) {
 	for id := range zh {
 		if _, ok := en[id]; !ok {
 			t.Errorf("en lacks %q", id)
+		}
+	}
+}
+
+// A count picks the plural form of the language; Chinese has one form.
+func TestPluralForms(t *testing.T) {
+	b, err := NewBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		tag   string
+		count int
+		want  string
+	}{
+		{"en", 1, "1 sub-department"},
+		{"en", 0, "0 sub-departments"},
+		{"en", 2, "2 sub-departments"},
+		{"zh-Hans", 1, "1 个子部门"},
+		{"zh-Hans", 7, "7 个子部门"},
+	}
+	for _, tt := range tests {
+		ctx := WithLocalizer(context.Background(), b.Localizer(tt.tag))
+		if got := N(ctx, "departments.children", tt.count); got != tt.want {
+			t.Errorf("%s %d: %q, want %q", tt.tag, tt.count, got, tt.want)
+		}
+	}
+}
+
+func TestParseMessage(t *testing.T) {
+	tests := []struct {
+		raw string
+		ok  bool
+	}{
+		{`"plain"`, true},
+		{`{"one": "1 x", "other": "{{.Count}} x"}`, true},
+		{`{"one": "1 x"}`, false},
+		{`{"one": "1 x", "other": "n x", "plenty": "lots"}`, false},
+		{`3`, false},
+	}
+	for _, tt := range tests {
+		if _, err := parseMessage([]byte(tt.raw)); (err == nil) != tt.ok {
+			t.Errorf("parseMessage(%s) error %v, want ok %v", tt.raw, err, tt.ok)
 		}
 	}
 }

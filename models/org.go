@@ -97,22 +97,99 @@ type DepartmentNode struct {
 	Department
 	ChildCount  int `gorm:"column:child_count"`  // direct sub-departments
 	MemberCount int `gorm:"column:member_count"` // direct members
+	// Open is set when Children was loaded (the department is shown expanded).
+	Open     bool             `gorm:"-"`
+	Children []DepartmentNode `gorm:"-"`
 }
+
+// departmentNodeSQL selects departments with their counts; the caller adds WHERE.
+const departmentNodeSQL = `
+		SELECT d.*,
+			(SELECT COUNT(*) FROM departments c WHERE c.parent_id = d.dept_id AND c.dept_id <> d.dept_id) AS child_count,
+			(SELECT COUNT(*) FROM department_members m WHERE m.dept_id = d.dept_id) AS member_count
+		FROM departments d `
 
 // DepartmentChildren returns the direct sub-departments of parentID, ordered by order, name.
 func (s *Store) DepartmentChildren(ctx context.Context, parentID int64) ([]DepartmentNode, error) {
 	var nodes []DepartmentNode
-	err := s.db.WithContext(ctx).Raw(`
-		SELECT d.*,
-			(SELECT COUNT(*) FROM departments c WHERE c.parent_id = d.dept_id) AS child_count,
-			(SELECT COUNT(*) FROM department_members m WHERE m.dept_id = d.dept_id) AS member_count
-		FROM departments d
+	err := s.db.WithContext(ctx).Raw(departmentNodeSQL+`
 		WHERE d.parent_id = ? AND d.dept_id <> d.parent_id
 		ORDER BY d.sort_order, d.name, d.dept_id`, parentID).Scan(&nodes).Error
 	if err != nil {
 		return nil, dbError("list sub-departments", err)
 	}
 	return nodes, nil
+}
+
+// DepartmentTree returns the direct sub-departments of parentID (0: the root) and, for
+// each of them in open, its own sub-departments, and so on down: the part of the tree a
+// screen shows with the departments in open expanded.
+func (s *Store) DepartmentTree(ctx context.Context, parentID int64, open map[int64]bool) ([]DepartmentNode, error) {
+	return s.departmentTree(ctx, parentID, open, map[int64]bool{parentID: true})
+}
+
+// departmentTree is DepartmentTree; seen stops a stored cycle from looping forever.
+func (s *Store) departmentTree(ctx context.Context, parentID int64, open, seen map[int64]bool) ([]DepartmentNode, error) {
+	nodes, err := s.DepartmentChildren(ctx, parentID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range nodes {
+		if err := s.openNode(ctx, &nodes[i], open, seen); err != nil {
+			return nil, err
+		}
+	}
+	return nodes, nil
+}
+
+func (s *Store) openNode(ctx context.Context, n *DepartmentNode, open, seen map[int64]bool) error {
+	if !open[n.DeptID] || n.ChildCount == 0 || seen[n.DeptID] {
+		return nil
+	}
+	seen[n.DeptID] = true
+	children, err := s.departmentTree(ctx, n.DeptID, open, seen)
+	if err != nil {
+		return err
+	}
+	n.Open, n.Children = true, children
+	return nil
+}
+
+// DepartmentTreeNode returns department deptID with its counts and, when it is in
+// open, its sub-departments as DepartmentTree opens them; ErrNotFound before a sync
+// has stored it.
+func (s *Store) DepartmentTreeNode(ctx context.Context, deptID int64, open map[int64]bool) (DepartmentNode, error) {
+	var nodes []DepartmentNode
+	if err := s.db.WithContext(ctx).Raw(departmentNodeSQL+`WHERE d.dept_id = ?`, deptID).Scan(&nodes).Error; err != nil {
+		return DepartmentNode{}, dbError("find department", err)
+	}
+	if len(nodes) == 0 {
+		return DepartmentNode{}, dbError("find department", ErrNotFound)
+	}
+	n := nodes[0]
+	if err := s.openNode(ctx, &n, open, map[int64]bool{}); err != nil {
+		return DepartmentNode{}, err
+	}
+	return n, nil
+}
+
+// DepartmentTreeShowing returns the top of the tree opened down to each of deptIDs,
+// so that every one of them that is stored has its row on screen (a running sync's
+// department after a reload).
+func (s *Store) DepartmentTreeShowing(ctx context.Context, deptIDs []int64) ([]DepartmentNode, error) {
+	open := map[int64]bool{}
+	for _, id := range deptIDs {
+		l, err := s.departmentLineage(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for ancestor, distance := range l.at {
+			if distance > 0 && distance != unknownDistance {
+				open[ancestor] = true
+			}
+		}
+	}
+	return s.DepartmentTree(ctx, 0, open)
 }
 
 // Department returns the department deptID, or ErrNotFound.

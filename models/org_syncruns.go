@@ -122,6 +122,10 @@ type SyncRun struct {
 	// ActiveScope is SyncScope(Kind, DeptID) while the run runs and nil afterwards; a
 	// unique index on it admits one running run per scope across all replicas.
 	ActiveScope *string `gorm:"column:active_scope"`
+	// DeptName is the stored name of department DeptID as the run is read (not a
+	// column): screens name departments, not ids. Empty while the department has not
+	// been synced (the root before the first sync).
+	DeptName string `gorm:"-"`
 }
 
 // TableName implements gorm's tabler.
@@ -140,11 +144,12 @@ func (r SyncRun) Judged(staleBefore time.Time) SyncRun {
 	return r
 }
 
-// Percent is the progress of the run from 0 to 100: how far a running or interrupted run
-// got; an ended run is at 100.
+// Percent is the progress of the run from 0 to 100: how far a running, failed or
+// interrupted run got; a run that went through to the end (succeeded, or incomplete
+// with some departments unreadable) is at 100.
 func (r SyncRun) Percent() int {
 	switch {
-	case !r.Running() && r.Status != SyncStatusInterrupted:
+	case r.Status == SyncStatusSucceeded || r.Status == SyncStatusIncomplete:
 		return 100
 	case r.UnitsTotal <= 0:
 		return 0
@@ -219,14 +224,46 @@ func (s *Store) beginSyncRun(ctx context.Context, run SyncRun, staleBefore time.
 				return SyncRun{}, false, err
 			}
 			if overlap(run.Kind, mine, r.Kind, theirs) {
-				return r, false, nil
+				named, err := s.withDepartmentNames(ctx, []SyncRun{r})
+				if err != nil {
+					return SyncRun{}, false, err
+				}
+				return named[0], false, nil
 			}
 		}
 	}
 	if err := s.db.WithContext(ctx).Create(&run).Error; err != nil {
 		return SyncRun{}, false, dbError("begin sync run", err)
 	}
-	return run, true, nil
+	named, err := s.withDepartmentNames(ctx, []SyncRun{run})
+	if err != nil {
+		return SyncRun{}, false, err
+	}
+	return named[0], true, nil
+}
+
+// withDepartmentNames sets DeptName of each run to its department's stored name.
+func (s *Store) withDepartmentNames(ctx context.Context, runs []SyncRun) ([]SyncRun, error) {
+	ids := make([]int64, 0, len(runs))
+	for _, r := range runs {
+		if !slices.Contains(ids, r.DeptID) {
+			ids = append(ids, r.DeptID)
+		}
+	}
+	names := make(map[int64]string, len(ids))
+	for chunk := range slices.Chunk(ids, orgBatch) {
+		var depts []Department
+		if err := s.db.WithContext(ctx).Select("dept_id", "name").Where("dept_id IN ?", chunk).Find(&depts).Error; err != nil {
+			return nil, dbError("name the departments of sync runs", err)
+		}
+		for _, d := range depts {
+			names[d.DeptID] = d.Name
+		}
+	}
+	for i := range runs {
+		runs[i].DeptName = names[runs[i].DeptID]
+	}
+	return runs, nil
 }
 
 // syncBeginLockWait bounds how long a beginning waits for another to finish its check.
@@ -388,7 +425,11 @@ func (s *Store) SyncRun(ctx context.Context, id uint) (SyncRun, error) {
 	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
 		return SyncRun{}, dbError("find sync run", err)
 	}
-	return r, nil
+	named, err := s.withDepartmentNames(ctx, []SyncRun{r})
+	if err != nil {
+		return SyncRun{}, err
+	}
+	return named[0], nil
 }
 
 // RecentSyncRuns returns the newest limit runs, newest first (limit <= 0 means 20).
@@ -400,7 +441,7 @@ func (s *Store) RecentSyncRuns(ctx context.Context, limit int) ([]SyncRun, error
 	if err := s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&runs).Error; err != nil {
 		return nil, dbError("list sync runs", err)
 	}
-	return runs, nil
+	return s.withDepartmentNames(ctx, runs)
 }
 
 // LastSyncRun returns the newest run of kind started by trigger, or ErrNotFound.
@@ -420,5 +461,5 @@ func (s *Store) RunningSyncRuns(ctx context.Context) ([]SyncRun, error) {
 	if err := s.db.WithContext(ctx).Where("active_scope IS NOT NULL").Order("id DESC").Find(&runs).Error; err != nil {
 		return nil, dbError("list running sync runs", err)
 	}
-	return runs, nil
+	return s.withDepartmentNames(ctx, runs)
 }

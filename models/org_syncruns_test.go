@@ -170,7 +170,7 @@ func TestSyncRunLifecycle(t *testing.T) {
 		}
 		got, _ = store.SyncRun(ctx, run.ID)
 		if got.Status != models.SyncStatusFailed || got.Errcode != 60011 || got.Error != "no permission" || got.ActiveScope != nil ||
-			got.FinishedAt == nil || !got.FinishedAt.Equal(t1) || got.UnitsDone != 5 || got.Running() || got.Percent() != 100 {
+			got.FinishedAt == nil || !got.FinishedAt.Equal(t1) || got.UnitsDone != 5 || got.Running() || got.Percent() != 83 { // a failed run: how far it got
 			t.Errorf("after finish = %+v", got)
 		}
 		if _, err := store.SyncRun(ctx, 9999); !errors.Is(err, models.ErrNotFound) {
@@ -240,7 +240,9 @@ func TestSyncRunPercent(t *testing.T) {
 		{models.SyncStatusRunning, 3, 3, 100},
 		{models.SyncStatusRunning, 3, 5, 100},
 		{models.SyncStatusSucceeded, 0, 0, 100},
-		{models.SyncStatusFailed, 10, 2, 100},
+		// A failed run shows how far it got too: a full bar would read as done.
+		{models.SyncStatusFailed, 10, 2, 20},
+		{models.SyncStatusFailed, 0, 0, 0},
 		{models.SyncStatusIncomplete, 10, 9, 100},
 		// An interrupted run shows how far it got, not a full bar.
 		{models.SyncStatusInterrupted, 10, 4, 40},

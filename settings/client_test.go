@@ -52,6 +52,10 @@ func TestClientNeedsAppKeyAndSecret(t *testing.T) {
 			if n := transport.n.Load(); n != 0 {
 				t.Errorf("%d requests sent", n)
 			}
+			// The Departments screen asks Configured before any sync; it must agree.
+			if ok, err := svc.Configured(context.Background()); err != nil || ok != (tt.wantErr == nil) {
+				t.Errorf("Configured = %v, %v; want %v", ok, err, tt.wantErr == nil)
+			}
 		})
 	}
 }

@@ -370,6 +370,17 @@ func effectivePort(u *url.URL) string {
 // client without them would only be refused by DingTalk's public host.
 var ErrNotConfigured = errors.New("DingTalk is not configured: save the appKey and appSecret on the Settings screen")
 
+// Configured reports whether an appKey and appSecret are saved, i.e. whether Client
+// can be had at all; the Departments screen says so before anyone presses a sync. A
+// secret sealed under another key counts as saved: the sync then fails with that reason.
+func (s *Service) Configured(ctx context.Context) (bool, error) {
+	set, err := s.store.LoadSettings(ctx)
+	if err != nil && !errors.Is(err, models.ErrSecretUnreadable) {
+		return false, fmt.Errorf("load settings: %w", err)
+	}
+	return strings.TrimSpace(set.AppKey) != "" && (set.AppSecret != "" || set.AppSecretSealed != ""), nil
+}
+
 // Client returns a DingTalk client for the stored settings, or ErrNotConfigured. The
 // client is kept while the settings stay the same so its token and rate limiter are
 // shared by every caller.

@@ -100,7 +100,8 @@
   });
 
   // Department tree: the first click on a department's toggle loads its
-  // children (hx-get, once); later clicks fold and unfold them.
+  // children (hx-get, once); later clicks fold and unfold them. A toggle drawn
+  // open by the server (aria-expanded="true") has its children already.
   document.addEventListener("click", function (evt) {
     var toggle = evt.target.closest && evt.target.closest(".df-expand");
     if (!toggle) {
@@ -112,11 +113,89 @@
     }
     if (toggle.getAttribute("aria-expanded") === null) {
       toggle.setAttribute("aria-expanded", "true"); // htmx loads them now
+      children.hidden = false;
       return;
     }
     children.hidden = !children.hidden;
     toggle.setAttribute("aria-expanded", String(!children.hidden));
   });
+
+  // A sync that ended (the server's HX-Trigger "sync-finished" names its
+  // department) redraws that department's row, with its new name and counts,
+  // and its open sub-departments, keeping open what is open.
+  document.addEventListener("sync-finished", function (evt) {
+    var dept = evt.detail && evt.detail.dept;
+    var row = dept && document.getElementById("dept-row-" + dept);
+    if (!row || !window.htmx) {
+      return;
+    }
+    var open = [];
+    var node = document.getElementById("dept-" + dept);
+    var toggles = node ? node.querySelectorAll('.df-expand[aria-expanded="true"]') : [];
+    for (var i = 0; i < toggles.length; i++) {
+      open.push(toggles[i].getAttribute("data-dept-id"));
+    }
+    row.setAttribute("data-df-redraw", "");
+    htmx.ajax("GET", "/admin/dingtalk/departments/" + encodeURIComponent(dept) + "/row?open=" + open.join(","),
+      { target: row, swap: "outerHTML" });
+  });
+
+  // Before a department's rows are drawn again, drop their actions menus
+  // (wherever AUI has put them): htmx would otherwise give the new menus, of
+  // the same ids, the old ones' attributes while it settles, and undo AUI's
+  // set-up of them.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var target = evt.detail && evt.detail.target;
+    if (!evt.detail.shouldSwap || !target || !target.hasAttribute || !target.hasAttribute("data-df-redraw")) {
+      return;
+    }
+    var redrawn = {};
+    var node = target.closest("li[data-dept-id]");
+    var below = node ? node.querySelectorAll("li[data-dept-id]") : [];
+    redrawn[target.id.replace("dept-row-", "")] = true;
+    for (var i = 0; i < below.length; i++) {
+      redrawn[below[i].getAttribute("data-dept-id")] = true;
+    }
+    var menus = document.querySelectorAll("aui-dropdown-menu[data-dept-id]");
+    for (var j = 0; j < menus.length; j++) {
+      if (redrawn[menus[j].getAttribute("data-dept-id")]) {
+        menus[j].remove();
+      }
+    }
+  });
+
+  // A sync already running when pressed elsewhere is drawn on the row pressed,
+  // and one listed above the tree on its row once that is expanded: drop the
+  // other copy, so one panel polls per run.
+  document.addEventListener("htmx:load", function (evt) {
+    var elt = evt.detail && evt.detail.elt;
+    if (!elt || !elt.querySelectorAll) {
+      return;
+    }
+    var panels = Array.prototype.slice.call(elt.querySelectorAll(".df-sync-run[data-run-id]"));
+    if (elt.matches && elt.matches(".df-sync-run[data-run-id]")) {
+      panels.push(elt);
+    }
+    panels.forEach(function (panel) {
+      var copies = document.querySelectorAll('.df-sync-run[data-run-id="' + panel.getAttribute("data-run-id") + '"]');
+      for (var i = 0; i < copies.length; i++) {
+        if (copies[i] !== panel) {
+          copies[i].remove();
+        }
+      }
+    });
+  });
+
+  // AUI opens a dropdown on Enter's keydown, and the click that Enter's
+  // keypress then makes on a <button> trigger closes it again at once.
+  // Suppressing that keypress leaves AUI's keyboard handling as documented:
+  // Enter or Space opens, arrows move, Esc closes and focus returns.
+  document.addEventListener("keypress", function (evt) {
+    var t = evt.target;
+    if (evt.key === "Enter" && t && t.matches && t.matches("button.aui-dropdown2-trigger")) {
+      evt.preventDefault();
+    }
+  }, true);
 
   // Profile → DingTalk: a field marked data-df-show-for-method (the mobile
   // number) is shown only while its method is chosen, unless it has an error

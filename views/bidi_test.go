@@ -36,7 +36,9 @@ func TestNamesFromDingTalkAreIsolated(t *testing.T) {
 			DeptID: 2, DeptName: "Sales" + rlo + "selaS", Page: 1,
 			Result: models.MemberPage{Rows: []models.MemberRow{member}, Total: 1},
 		}), 7},
-		{"department tree", DepartmentNode(models.DepartmentNode{Department: models.Department{DeptID: 2, Name: "Eng" + rlo + "gnE"}}), 1},
+		{"department tree", DepartmentNode(models.DepartmentNode{Department: models.Department{DeptID: 2, Name: "Eng" + rlo + "gnE"}}, DeptTree{}), 1},
+		{"sync run", SyncRunStatus(models.SyncRun{ID: 1, Kind: models.SyncKindSubDepartments, DeptID: 2, DeptName: "Eng" + rlo, Status: models.SyncStatusRunning}, ""), 1},
+		{"recent syncs", RecentSyncs([]models.SyncRun{{ID: 1, Kind: models.SyncKindSubDepartments, DeptID: 2, DeptName: "Eng" + rlo, Status: models.SyncStatusSucceeded}}), 1},
 		{"audit log", Audit(Page{}, AuditView{Page: 1, Total: 1, Entries: []models.AuditEntry{
 			{Actor: "x" + rlo, Action: models.ActionSignInFailed, Address: "203.0.113.1", Details: "method: password"},
 		}}), 1},

@@ -178,3 +178,156 @@ func TestFailedSyncShowsDingTalkError(t *testing.T) {
 		t.Fatalf("department written before the failure is gone: %v", err)
 	}
 }
+
+// storeTree stores Acme (1) › Engineering (2) › Platform (3), and Sales (4) under
+// the root, with two members in Platform.
+func storeTree(t *testing.T, app *testApp) {
+	t.Helper()
+	ctx := context.Background()
+	depts := []models.Department{
+		{DeptID: 1, Name: "Acme"}, {DeptID: 2, ParentID: 1, Name: "Engineering", Order: 1},
+		{DeptID: 3, ParentID: 2, Name: "Platform"}, {DeptID: 4, ParentID: 1, Name: "Sales", Order: 2},
+	}
+	if _, err := app.Store.UpsertDepartments(ctx, depts, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := app.Store.ReplaceDepartmentMembers(ctx, 3, []string{"u1", "u2"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// element returns the start tag of the element with id in body, or "".
+func element(body, id string) string {
+	return regexp.MustCompile(`<[a-z-]+ [^>]*id="` + regexp.QuoteMeta(id) + `"[^>]*>`).FindString(body)
+}
+
+// After a reload a running sync is still shown on its department's row: the tree is
+// opened down to it, and the run is not repeated elsewhere.
+func TestRunningSyncShowsOnItsRowAfterReload(t *testing.T) {
+	app := startApp(t)
+	storeTree(t, app)
+	run := insertRunningRun(t, app.Store, models.SyncKindDepartmentUsers, 3, time.Now())
+	admin, _ := app.adminSession(t, "/admin/dingtalk/departments")
+	status, page, _ := get(t, admin, app.URL, "/admin/dingtalk/departments")
+	if status != http.StatusOK {
+		t.Fatalf("status %d", status)
+	}
+	slot := regexp.MustCompile(`(?s)id="row-syncs-3"[^>]*>(.*?)</div>\s*<ul`).FindStringSubmatch(page)
+	if slot == nil || !strings.Contains(slot[1], `id="sync-run-`+itoa(run.ID)+`"`) || !strings.Contains(slot[1], "Sync Users In Department — <bdi>Platform</bdi>") {
+		t.Fatalf("Platform's row does not show its running sync; page %.3000s", page[strings.Index(page, `id="department-tree"`):])
+	}
+	if n := strings.Count(page, `id="sync-run-`+itoa(run.ID)+`"`); n != 1 {
+		t.Errorf("the run is shown %d times", n)
+	}
+	// Its ancestors are open (drawn with their children), Platform itself is not.
+	for id, open := range map[string]bool{"1": true, "2": true, "3": false} {
+		toggle := element(page, "expand-"+id)
+		if id == "3" {
+			if toggle != "" {
+				t.Errorf("Platform has no sub-departments but a toggle: %s", toggle)
+			}
+			continue
+		}
+		if strings.Contains(toggle, `aria-expanded="true"`) != open || strings.Contains(toggle, "hx-get") == open {
+			t.Errorf("toggle of %s = %s; want open %v", id, toggle, open)
+		}
+	}
+}
+
+// The row of a department is drawn again after a sync of it: the root's placeholder
+// before the first sync, its name and counts after, with its open sub-departments
+// and its menu out of band.
+func TestDepartmentRowRefresh(t *testing.T) {
+	app := startApp(t)
+	admin, _ := app.adminSession(t, "/admin/dingtalk/departments")
+
+	status, body, _ := get(t, admin, app.URL, "/admin/dingtalk/departments/1/row")
+	if status != http.StatusOK || !strings.Contains(body, "Root department (not synced yet)") || !strings.Contains(body, `id="view-users-hint-1"`) {
+		t.Fatalf("root row before the first sync: status %d, body %.1000s", status, body)
+	}
+	if status, body, _ = get(t, admin, app.URL, "/admin/dingtalk/departments/2/row"); status != http.StatusNotFound || !strings.Contains(body, "has not been synced") {
+		t.Fatalf("row of an unsynced department: status %d, body %.300s", status, body)
+	}
+
+	storeTree(t, app)
+	// A sync running on Platform stays drawn on its row when Engineering's rows are.
+	run := insertRunningRun(t, app.Store, models.SyncKindDepartmentUsers, 3, time.Now())
+	tests := []struct {
+		name, path string
+		want, not  []string
+	}{
+		{"closed", "/admin/dingtalk/departments/2/row",
+			[]string{`id="dept-row-2"`, "Engineering", "id 2 · 0 members · 1 sub-department<", `<aui-dropdown-menu id="actions-2"`, `href="/admin/dingtalk/members?dept=2&amp;subtree=1"`},
+			[]string{`id="children-2"`, "Platform"}},
+		{"open", "/admin/dingtalk/departments/1/row?open=1,2,x,-3",
+			[]string{`id="children-1" hx-swap-oob="innerHTML"`, `id="dept-2"`, `id="dept-3"`, "id 3 · 2 members · 0 sub-departments", `aria-label="Expand Engineering"`, `id="sync-run-` + itoa(run.ID) + `"`},
+			[]string{"Root department (not synced yet)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body, _ := get(t, admin, app.URL, tt.path)
+			if status != http.StatusOK {
+				t.Fatalf("status %d", status)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("lacks %q", w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(body, n) {
+					t.Errorf("has %q", n)
+				}
+			}
+			if t.Failed() {
+				t.Logf("body %.3000s", body)
+			}
+		})
+	}
+}
+
+// Before a DingTalk app is configured the screen says so and links to Settings, and
+// no sync can be pressed; once one is, the page says to start with a full sync.
+func TestDepartmentsBeforeTheFirstSync(t *testing.T) {
+	tests := []struct {
+		name       string
+		configured bool
+		want, not  []string
+	}{
+		{"not configured", false,
+			[]string{`id="departments-settings-link"`, `id="sync-settings-1"`, "DingTalk is not configured"},
+			[]string{`id="departments-first-steps"`}},
+		{"configured", true,
+			[]string{`id="departments-first-steps"`, "Start with Full sync now"},
+			[]string{"DingTalk is not configured", `id="sync-settings-1"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := startApp(t)
+			if tt.configured {
+				configureDingTalk(t, app, dingtalktest.Start(t, dingtalktest.Options{AppKey: "k", AppSecret: "s"}))
+			}
+			admin, _ := app.adminSession(t, "/admin/dingtalk/departments")
+			_, page, _ := get(t, admin, app.URL, "/admin/dingtalk/departments")
+			for _, w := range tt.want {
+				if !strings.Contains(page, w) {
+					t.Errorf("page lacks %q", w)
+				}
+			}
+			for _, n := range tt.not {
+				if strings.Contains(page, n) {
+					t.Errorf("page has %q", n)
+				}
+			}
+			for _, id := range []string{"full-sync", "sub_departments-1", "all_sub_department_users-1"} {
+				if disabled := strings.Contains(element(page, id), " disabled"); disabled == tt.configured {
+					t.Errorf("%s: %s; want disabled %v", id, element(page, id), !tt.configured)
+				}
+			}
+			// The root is a placeholder: its View Users is no link to a 404.
+			if link := element(page, "view-users-1"); strings.Contains(link, "href") || !strings.Contains(link, "disabled") {
+				t.Errorf("root's View Users before the first sync = %s", link)
+			}
+		})
+	}
+}
