@@ -114,7 +114,11 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 
 	// One throttle for local and Confluence passwords: a guess costs the same whichever
 	// account it is aimed at.
-	throttle := auth.NewThrottle(5, 30*time.Second, auth.DefaultThrottleKeys, clockwork.NewRealClock())
+	throttleClock := cfg.throttleClock
+	if throttleClock == nil {
+		throttleClock = clockwork.NewRealClock()
+	}
+	throttle := auth.NewThrottle(5, 30*time.Second, auth.DefaultThrottleKeys, throttleClock)
 	authOptions := []auth.Option{auth.WithConfluence(confluenceSignIn)}
 	if cfg.passwordCost != 0 {
 		authOptions = append(authOptions, auth.WithPasswordCost(cfg.passwordCost))

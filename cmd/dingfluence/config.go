@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/jonboulle/clockwork"
 	"net"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,9 @@ type Config struct {
 	// passwordCost, when set, is the bcrypt cost of new password hashes; only tests set
 	// it, since the default cost under the race detector makes every app start slow.
 	passwordCost int
+	// throttleClock, when set, drives the sign-in throttle; tests set a fake clock so a
+	// slow machine cannot refill a bucket between two attempts.
+	throttleClock clockwork.Clock
 }
 
 // loadConfig reads the environment and then args.

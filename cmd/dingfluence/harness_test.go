@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/jonboulle/clockwork"
 	"golang.org/x/crypto/bcrypt"
 	"io"
 	"log/slog"
@@ -70,6 +71,8 @@ func startApp(t testing.TB, edit ...func(*Config)) *testApp {
 		AdminPassword: testAdminPassword,
 		BaseURL:       "http://127.0.0.1",
 		passwordCost:  bcrypt.MinCost,
+		// A throttle bucket refills only when a test moves this clock.
+		throttleClock: clockwork.NewFakeClock(),
 	}
 	for _, e := range edit {
 		e(&cfg)
