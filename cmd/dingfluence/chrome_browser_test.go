@@ -298,7 +298,12 @@ func englishOfOurs(t *testing.T) (english, ids []string) {
 	word := regexp.MustCompile(`^[A-Za-z][a-z]{4,}$`)
 	seen := map[string]bool{}
 	for id, text := range en {
-		ids = append(ids, id)
+		if base, _, plural := strings.Cut(id, "#"); !plural {
+			ids = append(ids, id)
+		} else if !seen["#"+base] {
+			seen["#"+base] = true
+			ids = append(ids, base)
+		}
 		if zh[id] == text {
 			continue // the same in both (a product name, a field DingTalk names)
 		}
@@ -330,12 +335,24 @@ func readMessages(t *testing.T, tag string) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m map[string]string
+		var m map[string]json.RawMessage
 		if err := json.Unmarshal(data, &m); err != nil {
 			t.Fatalf("%s: %v", e.Name(), err)
 		}
-		for k, v := range m {
-			all[k] = v
+		for k, raw := range m {
+			var text string
+			if json.Unmarshal(raw, &text) == nil {
+				all[k] = text
+				continue
+			}
+			// A message with plural forms: each form is a text of its own.
+			var forms map[string]string
+			if err := json.Unmarshal(raw, &forms); err != nil {
+				t.Fatalf("%s: %s: %v", e.Name(), k, err)
+			}
+			for form, text := range forms {
+				all[k+"#"+form] = text
+			}
 		}
 	}
 	return all
