@@ -81,25 +81,11 @@ func (s *Store) loadConfluenceSettings(db *gorm.DB) (ConfluenceSettings, error) 
 	if err != nil {
 		return ConfluenceSettings{}, dbError("load confluence settings", err)
 	}
-	var errs []error
-	if set.TokenSealed != "" {
-		token, err := s.box.OpenString(set.TokenSealed)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("service token: %w", err))
-		} else {
-			set.Token, set.HasToken = token, true
-		}
-	}
-	if set.OAuthClientSecretSealed != "" {
-		secret, err := s.box.OpenString(set.OAuthClientSecretSealed)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("oauth client secret: %w", err))
-		} else {
-			set.OAuthClientSecret, set.HasOAuthClientSecret = secret, true
-		}
-	}
-	if len(errs) > 0 {
-		return set, fmt.Errorf("load confluence settings: %w", errors.Join(append([]error{ErrSecretUnreadable}, errs...)...))
+	var tokenErr, secretErr error
+	set.Token, set.HasToken, tokenErr = s.openSealed(set.TokenSealed)
+	set.OAuthClientSecret, set.HasOAuthClientSecret, secretErr = s.openSealed(set.OAuthClientSecretSealed)
+	if tokenErr != nil || secretErr != nil {
+		return set, fmt.Errorf("load confluence settings: %w", errors.Join(wrapIf("service token", tokenErr), wrapIf("oauth client secret", secretErr)))
 	}
 	return set, nil
 }
@@ -147,4 +133,12 @@ func (s *Store) SaveConfluenceSettings(ctx context.Context, set ConfluenceSettin
 		}
 		return audit(tx, AuditEntry{Actor: actor, Action: ActionConfluenceUpdate, Details: details})
 	})
+}
+
+// wrapIf wraps a non-nil err with what; nil stays nil (errors.Join drops it).
+func wrapIf(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -93,15 +93,25 @@ func (s *Store) loadSettings(db *gorm.DB) (Settings, error) {
 	if err != nil {
 		return Settings{}, dbError("load settings", err)
 	}
-	if set.AppSecretSealed == "" {
-		return set, nil
-	}
-	secret, err := s.box.OpenString(set.AppSecretSealed)
+	secret, ok, err := s.openSealed(set.AppSecretSealed)
 	if err != nil {
-		return set, fmt.Errorf("load settings: app secret: %w", errors.Join(ErrSecretUnreadable, err))
+		return set, fmt.Errorf("load settings: app secret: %w", err)
 	}
-	set.AppSecret, set.HasSecret = secret, true
+	set.AppSecret, set.HasSecret = secret, ok
 	return set, nil
+}
+
+// openSealed opens a stored secret: ok is false for none stored, and an error that
+// matches ErrSecretUnreadable says it cannot be opened with the current key.
+func (s *Store) openSealed(sealed string) (secret string, ok bool, err error) {
+	if sealed == "" {
+		return "", false, nil
+	}
+	secret, err = s.box.OpenString(sealed)
+	if err != nil {
+		return "", false, errors.Join(ErrSecretUnreadable, err)
+	}
+	return secret, true, nil
 }
 
 // SaveSettings stores set; an empty set.AppSecret keeps the stored secret. In the same
