@@ -31,6 +31,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202612010011_directory_runs", Migrate: migrate0011DirectoryRuns},
 		{ID: "202612020001_confluence_settings", Migrate: migrate0012ConfluenceSettings},
 		{ID: "202612020020_users_notify_enabled_match_status", Migrate: migrate0020UsersNotifyEnabledMatchStatus},
+		{ID: "202612020040_notifications", Migrate: migrate0040Notifications},
 	}
 }
 

@@ -1,0 +1,173 @@
+package models
+
+import (
+	"context"
+	"time"
+)
+
+// EventStatus is where an accepted Confluence event stands. Its life:
+//
+//	pending ──enrich──▶ waiting (in its coalescing window, due_at = when it closes)
+//	   │                   │  a later publish of the same page inside the window:
+//	   │                   ├──▶ coalesced (coalesced_into = the event that took its place)
+//	   │                   └──fan-out at due_at──▶ notified (deliveries written in the same transaction)
+//	   ├──▶ skipped (skip_reason says why: housekeeping, minor edit, deleted, draft, …)
+//	   └──▶ failed (Confluence could not be asked even after retries; last_error says why)
+type EventStatus string
+
+// Event statuses.
+const (
+	EventPending   EventStatus = "pending"
+	EventWaiting   EventStatus = "waiting"
+	EventCoalesced EventStatus = "coalesced"
+	EventNotified  EventStatus = "notified"
+	EventSkipped   EventStatus = "skipped"
+	EventFailed    EventStatus = "failed"
+)
+
+// EventStatuses lists every status, in the order the Deliveries filter offers them.
+func EventStatuses() []EventStatus {
+	return []EventStatus{EventPending, EventWaiting, EventCoalesced, EventNotified, EventSkipped, EventFailed}
+}
+
+// EventSource says how an event reached us.
+type EventSource string
+
+// Event sources.
+const (
+	// EventSourceWebhook is a webhook Confluence posted to /webhooks/confluence.
+	EventSourceWebhook EventSource = "webhook"
+	// EventSourceReconcile is a change a reconciliation search found that no webhook
+	// brought (Confluence Data Center never retries a failed webhook).
+	EventSourceReconcile EventSource = "reconcile"
+)
+
+// SkipReason says why an event notified nobody.
+type SkipReason string
+
+// Skip reasons.
+const (
+	SkipHousekeeping SkipReason = "housekeeping" // updateTrigger link_refactoring, view_page, …
+	SkipMinorEdit    SkipReason = "minor_edit"   // version.minorEdit: "Notify watchers" unticked
+	SkipDeleted      SkipReason = "deleted"      // the content is gone (404) or trashed
+	SkipDraft        SkipReason = "draft"        // the content is a draft, not published
+	SkipDisabled     SkipReason = "disabled"     // global Enable? = No when it was processed
+	SkipDuplicate    SkipReason = "duplicate"    // this version of the page was already notified
+	SkipNoRecipients SkipReason = "no_recipients"
+)
+
+// Event is one row of the inbox; see m0040Event for what the columns hold.
+type Event struct {
+	ID            uint64      `gorm:"column:id;primaryKey"`
+	Source        EventSource `gorm:"column:source"`
+	EventName     string      `gorm:"column:event_name"`
+	PayloadKind   string      `gorm:"column:payload_kind"`
+	RequestID     string      `gorm:"column:request_id"`
+	ContentID     string      `gorm:"column:content_id"`
+	ContentType   string      `gorm:"column:content_type"`
+	ActorKey      string      `gorm:"column:actor_key"`
+	UpdateTrigger string      `gorm:"column:update_trigger"`
+	OccurredAt    time.Time   `gorm:"column:occurred_at"`
+	ReceivedAt    time.Time   `gorm:"column:received_at"`
+	Payload       string      `gorm:"column:payload"`
+
+	Status      EventStatus `gorm:"column:status"`
+	DueAt       time.Time   `gorm:"column:due_at"`
+	ClaimedBy   string      `gorm:"column:claimed_by"`
+	LeaseUntil  *time.Time  `gorm:"column:lease_until"`
+	Attempts    int         `gorm:"column:attempts"`
+	SkipReason  SkipReason  `gorm:"column:skip_reason"`
+	LastError   string      `gorm:"column:last_error"`
+	ProcessedAt *time.Time  `gorm:"column:processed_at"`
+
+	DedupeKey     *string `gorm:"column:dedupe_key"`
+	WaitingKey    *string `gorm:"column:waiting_key"`
+	CoalescedInto *uint64 `gorm:"column:coalesced_into"`
+	// EditCount is how many publishes this notification covers (1 + those coalesced into it).
+	EditCount int `gorm:"column:edit_count"`
+
+	Title          string `gorm:"column:title"`
+	SpaceKey       string `gorm:"column:space_key"`
+	SpaceName      string `gorm:"column:space_name"`
+	Version        int    `gorm:"column:version"`
+	VersionMessage string `gorm:"column:version_message"`
+	MinorEdit      bool   `gorm:"column:minor_edit"`
+	WebURL         string `gorm:"column:web_url"`
+	DiffURL        string `gorm:"column:diff_url"`
+	ActorName      string `gorm:"column:actor_name"`
+
+	EventCounts `gorm:"embedded"`
+
+	CreatedAt time.Time `gorm:"column:created_at"`
+	UpdatedAt time.Time `gorm:"column:updated_at"`
+}
+
+// TableName implements gorm's tabler.
+func (Event) TableName() string { return "events" }
+
+// EventCounts are the figures of one fan-out: watchers found, recipients sent to, and
+// the watchers dropped, by reason.
+type EventCounts struct {
+	Watchers          int `gorm:"column:watchers"`
+	Recipients        int `gorm:"column:recipients"`
+	DroppedNoView     int `gorm:"column:dropped_no_view"`
+	DroppedUndecided  int `gorm:"column:dropped_undecided"`
+	DroppedUnmatched  int `gorm:"column:dropped_unmatched"`
+	DroppedDisabled   int `gorm:"column:dropped_disabled"`
+	DroppedOwnEdit    int `gorm:"column:dropped_own_edit"`
+	DroppedUnknown    int `gorm:"column:dropped_unknown"`
+	ConfluenceCalls   int `gorm:"column:confluence_calls"`
+	DeliveriesWritten int `gorm:"column:deliveries_written"`
+}
+
+// RecipientOutcome is what became of one watcher of a notified event.
+type RecipientOutcome string
+
+// Recipient outcomes.
+const (
+	RecipientSent      RecipientOutcome = "sent"      // in a delivery (DeliveryID)
+	RecipientNoView    RecipientOutcome = "no_view"   // may not view the page
+	RecipientUndecided RecipientOutcome = "undecided" // view right could not be decided: fail closed
+	RecipientUnmatched RecipientOutcome = "unmatched" // no DingTalk match
+	RecipientDisabled  RecipientOutcome = "disabled"  // Enable? = No on their DingTalk tab
+	RecipientOwnEdit   RecipientOutcome = "own_edit"  // the editor, who did not opt in
+	RecipientUnknown   RecipientOutcome = "unknown"   // not a Confluence user dingfluence knows
+)
+
+// EventRecipient is one watcher's outcome for one event.
+type EventRecipient struct {
+	ID             uint64           `gorm:"column:id;primaryKey"`
+	EventID        uint64           `gorm:"column:event_id"`
+	UserKey        string           `gorm:"column:user_key"`
+	Username       string           `gorm:"column:username"`
+	DisplayName    string           `gorm:"column:display_name"`
+	Outcome        RecipientOutcome `gorm:"column:outcome"`
+	Detail         string           `gorm:"column:detail"`
+	DingTalkUserID string           `gorm:"column:dingtalk_user_id"`
+	DeliveryID     *uint64          `gorm:"column:delivery_id"`
+}
+
+// TableName implements gorm's tabler.
+func (EventRecipient) TableName() string { return "event_recipients" }
+
+// InsertEvent stores a newly accepted event, filling its ID. It is the webhook's one
+// write: everything else happens later, in the workers.
+func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
+	if e.Status == "" {
+		e.Status = EventPending
+	}
+	if e.EditCount == 0 {
+		e.EditCount = 1
+	}
+	if e.DueAt.IsZero() {
+		e.DueAt = e.ReceivedAt
+	}
+	return dbError("insert event", s.db.WithContext(ctx).Create(e).Error)
+}
+
+// EventByID returns one event, or ErrNotFound.
+func (s *Store) EventByID(ctx context.Context, id uint64) (Event, error) {
+	var e Event
+	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&e).Error
+	return e, dbError("find event", err)
+}
