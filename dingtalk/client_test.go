@@ -743,6 +743,11 @@ func TestMessageEncode(t *testing.T) {
 		{"text", dingtalk.TextMessage("月会通知"), `{"msgtype":"text","text":{"content":"月会通知"}}`, nil},
 		{"markdown keeps < and &", dingtalk.MarkdownMessage("T", "a < b & c"), `{"msgtype":"markdown","markdown":{"title":"T","text":"a < b & c"}}`, nil},
 		{"link in camelCase", dingtalk.LinkMessage("T", "x", "https://a", "@lA"), `{"msgtype":"link","link":{"messageUrl":"https://a","picUrl":"@lA","title":"T","text":"x"}}`, nil},
+		{"action card with one button", dingtalk.ActionCardMessage("T", "m", "Open", "https://a"),
+			`{"msgtype":"action_card","action_card":{"title":"T","markdown":"m","single_title":"Open","single_url":"https://a"}}`, nil},
+		{"action card with buttons", dingtalk.ActionCardButtonsMessage("T", "m", dingtalk.ButtonsHorizontal,
+			dingtalk.CardButton{Title: "查看页面", ActionURL: "https://a?x=1&y=2"}, dingtalk.CardButton{Title: "B", ActionURL: "https://b"}),
+			`{"msgtype":"action_card","action_card":{"title":"T","markdown":"m","btn_orientation":"1","btn_json_list":[{"title":"查看页面","action_url":"https://a?x=1&y=2"},{"title":"B","action_url":"https://b"}]}}`, nil},
 		{"exactly 2048 bytes", dingtalk.TextMessage(strings.Repeat("a", 2048-overhead)), "", nil},
 		{"2049 bytes", dingtalk.TextMessage(strings.Repeat("a", 2049-overhead)), "", dingtalk.ErrMessageTooLarge},
 	}

@@ -32,12 +32,40 @@ type Markdown struct {
 	Text  string `json:"text"`
 }
 
-// ActionCard is the body of a single-button "action_card" message.
+// Limits of an action card's buttons, as DingTalk documents them (KB/0775): a button
+// title (single_title or a title in btn_json_list) is counted in characters, not bytes.
+const (
+	MaxButtonTitleChars = 20
+	MaxSingleURLChars   = 500
+	// MaxButtonListChars bounds btn_json_list as encoded.
+	MaxButtonListChars = 1000
+)
+
+// ButtonOrientation is how a multi-button action card lays out its buttons.
+type ButtonOrientation string
+
+// Button orientations, as DingTalk spells them.
+const (
+	ButtonsVertical   ButtonOrientation = "0"
+	ButtonsHorizontal ButtonOrientation = "1"
+)
+
+// ActionCard is the body of an "action_card" message: either one button for the whole
+// card (SingleTitle and SingleURL) or a list of buttons (BtnOrientation and Buttons),
+// never both.
 type ActionCard struct {
-	Title       string `json:"title"`
-	Markdown    string `json:"markdown"`
-	SingleTitle string `json:"single_title"`
-	SingleURL   string `json:"single_url"`
+	Title          string            `json:"title"`
+	Markdown       string            `json:"markdown"`
+	SingleTitle    string            `json:"single_title,omitempty"`
+	SingleURL      string            `json:"single_url,omitempty"`
+	BtnOrientation ButtonOrientation `json:"btn_orientation,omitempty"`
+	Buttons        []CardButton      `json:"btn_json_list,omitempty"`
+}
+
+// CardButton is one button of a multi-button action card.
+type CardButton struct {
+	Title     string `json:"title"`
+	ActionURL string `json:"action_url"`
 }
 
 // Link is the body of a "link" message; DingTalk spells these fields in camelCase.
@@ -62,6 +90,14 @@ func MarkdownMessage(title, text string) Message {
 func ActionCardMessage(title, markdown, buttonTitle, buttonURL string) Message {
 	return Message{MsgType: "action_card", ActionCard: &ActionCard{
 		Title: title, Markdown: markdown, SingleTitle: buttonTitle, SingleURL: buttonURL,
+	}}
+}
+
+// ActionCardButtonsMessage returns an action card with a row (ButtonsHorizontal) or a
+// column (ButtonsVertical) of buttons, each opening its own URL.
+func ActionCardButtonsMessage(title, markdown string, orientation ButtonOrientation, buttons ...CardButton) Message {
+	return Message{MsgType: "action_card", ActionCard: &ActionCard{
+		Title: title, Markdown: markdown, BtnOrientation: orientation, Buttons: buttons,
 	}}
 }
 

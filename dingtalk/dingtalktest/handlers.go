@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dingfluence/dingfluence/dingtalk"
 )
@@ -408,13 +409,108 @@ func (s *Server) asyncSend(p params) (map[string]any, *apiError) {
 	}
 	_ = json.Unmarshal(msg, &head) // object() already checked it is a JSON object
 	switch head.MsgType {
-	case "text", "image", "voice", "file", "link", "oa", "markdown", "action_card":
+	case "action_card":
+		if e := checkActionCard(msg); e != nil {
+			return nil, e
+		}
+	case "text", "image", "voice", "file", "link", "oa", "markdown":
 	default:
 		return nil, errorf(40008, "%s", defaultMsg(40008))
 	}
 	s.nextTask++
 	s.sent = append(s.sent, SentMessage{TaskID: s.nextTask, AgentID: agent, UserIDs: ids, Msg: msg, At: s.opts.Clock.Now()})
 	return map[string]any{"task_id": s.nextTask}, nil
+}
+
+// checkActionCard applies the documented action_card rules (KB/0775): title and
+// markdown given; either single_title + single_url or btn_orientation ("0" or "1") +
+// btn_json_list, not both and not half of one; a button title at most 20 characters,
+// single_url at most 500, btn_json_list at most 1000. A body that is not the documented
+// shape (action_card not an object, btn_json_list not a list of objects) is malformed
+// message JSON, 34014; a field missing or out of its bounds is 40035, DingTalk's code for
+// a missing or invalid parameter. (Which of the two codes DingTalk picks for a too-long
+// button title is not documented; 40035 is the documented code for invalid parameters.)
+func checkActionCard(msg json.RawMessage) *apiError {
+	var body struct {
+		Card json.RawMessage `json:"action_card"`
+	}
+	var card struct {
+		Title          *string         `json:"title"`
+		Markdown       *string         `json:"markdown"`
+		SingleTitle    *string         `json:"single_title"`
+		SingleURL      *string         `json:"single_url"`
+		BtnOrientation *string         `json:"btn_orientation"`
+		BtnJSONList    json.RawMessage `json:"btn_json_list"`
+	}
+	if json.Unmarshal(msg, &body) != nil || len(body.Card) == 0 || body.Card[0] != '{' || json.Unmarshal(body.Card, &card) != nil {
+		return errorf(34014, "消息体格式错误: action_card")
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"title", card.Title}, {"markdown", card.Markdown}} {
+		if f.v == nil || strings.TrimSpace(*f.v) == "" {
+			return errorf(40035, "缺少参数 action_card.%s", f.name)
+		}
+	}
+	single := card.SingleTitle != nil || card.SingleURL != nil
+	list := card.BtnOrientation != nil || (len(card.BtnJSONList) > 0 && string(card.BtnJSONList) != "null")
+	switch {
+	case single && list:
+		return errorf(40035, "不合法的参数 action_card: single_title/single_url 与 btn_orientation/btn_json_list 只能选其一")
+	case single:
+		return checkSingleButton(card.SingleTitle, card.SingleURL)
+	case !list:
+		return errorf(40035, "缺少参数 action_card.single_title/single_url 或 btn_orientation/btn_json_list")
+	}
+	if card.BtnOrientation == nil || (*card.BtnOrientation != "0" && *card.BtnOrientation != "1") {
+		return errorf(40035, "不合法的参数 action_card.btn_orientation")
+	}
+	if len(card.BtnJSONList) == 0 || string(card.BtnJSONList) == "null" {
+		return errorf(40035, "缺少参数 action_card.btn_json_list")
+	}
+	var buttons []json.RawMessage
+	if json.Unmarshal(card.BtnJSONList, &buttons) != nil {
+		return errorf(34014, "消息体格式错误: action_card.btn_json_list")
+	}
+	if len(buttons) == 0 {
+		return errorf(40035, "缺少参数 action_card.btn_json_list")
+	}
+	if utf8.RuneCount(card.BtnJSONList) > dingtalk.MaxButtonListChars {
+		return errorf(40035, "不合法的参数 action_card.btn_json_list, 最长%d个字符", dingtalk.MaxButtonListChars)
+	}
+	for i, raw := range buttons {
+		var b struct {
+			Title     *string `json:"title"`
+			ActionURL *string `json:"action_url"`
+		}
+		if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &b) != nil {
+			return errorf(34014, "消息体格式错误: action_card.btn_json_list[%d]", i)
+		}
+		switch {
+		case b.Title == nil || *b.Title == "":
+			return errorf(40035, "缺少参数 action_card.btn_json_list[%d].title", i)
+		case b.ActionURL == nil || *b.ActionURL == "":
+			return errorf(40035, "缺少参数 action_card.btn_json_list[%d].action_url", i)
+		case utf8.RuneCountInString(*b.Title) > dingtalk.MaxButtonTitleChars:
+			return errorf(40035, "不合法的参数 action_card.btn_json_list[%d].title, 最长%d个字符", i, dingtalk.MaxButtonTitleChars)
+		}
+	}
+	return nil
+}
+
+func checkSingleButton(title, url *string) *apiError {
+	switch {
+	case title == nil || *title == "":
+		return errorf(40035, "缺少参数 action_card.single_title")
+	case url == nil || *url == "":
+		return errorf(40035, "缺少参数 action_card.single_url")
+	case utf8.RuneCountInString(*title) > dingtalk.MaxButtonTitleChars:
+		return errorf(40035, "不合法的参数 action_card.single_title, 最长%d个字符", dingtalk.MaxButtonTitleChars)
+	case utf8.RuneCountInString(*url) > dingtalk.MaxSingleURLChars:
+		return errorf(40035, "不合法的参数 action_card.single_url, 最长%d个字符", dingtalk.MaxSingleURLChars)
+	}
+	return nil
 }
 
 // directMembers returns the users directly in dept_id, in insertion order.

@@ -575,3 +575,60 @@ func TestInjectFault(t *testing.T) {
 		}
 	})
 }
+
+// asyncsend_v2 holds an action_card to the documented rules, answering a card DingTalk
+// would refuse with its error codes and recording nothing.
+func TestAsyncSendActionCard(t *testing.T) {
+	card := func(fields string) string { return `{"msgtype":"action_card","action_card":{` + fields + `}}` }
+	const head = `"title":"Page updated","markdown":"**v7**",`
+	twenty, twentyOne := strings.Repeat("页", 20), strings.Repeat("页", 21)
+	longURL := "https://wiki.example/" + strings.Repeat("a", 480)
+	tests := []struct {
+		name     string
+		msg      string
+		wantCode int
+		wantMsg  string // a part of errmsg
+	}{
+		{"single button", card(head + `"single_title":"View page","single_url":"https://wiki.example/p"`), 0, ""},
+		{"two buttons in a row", card(head + `"btn_orientation":"1","btn_json_list":[{"title":"View page","action_url":"https://a"},{"title":"View changes","action_url":"https://b"}]`), 0, ""},
+		{"buttons in a column", card(head + `"btn_orientation":"0","btn_json_list":[{"title":"A","action_url":"https://a"}]`), 0, ""},
+		{"button title of 20 characters", card(head + `"single_title":"` + twenty + `","single_url":"https://a"`), 0, ""},
+		{"single_url of 500 characters", card(head + `"single_title":"A","single_url":"` + longURL[:500] + `"`), 0, ""},
+		{"no action_card object", `{"msgtype":"action_card"}`, 34014, "action_card"},
+		{"action_card not an object", `{"msgtype":"action_card","action_card":"x"}`, 34014, "action_card"},
+		{"no title", card(`"markdown":"m","single_title":"A","single_url":"https://a"`), 40035, "action_card.title"},
+		{"empty markdown", card(`"title":"T","markdown":"","single_title":"A","single_url":"https://a"`), 40035, "action_card.markdown"},
+		{"no button at all", card(head[:len(head)-1]), 40035, "single_title"},
+		{"single_title without single_url", card(head + `"single_title":"A"`), 40035, "single_url"},
+		{"single_url without single_title", card(head + `"single_url":"https://a"`), 40035, "single_title"},
+		{"both kinds of button", card(head + `"single_title":"A","single_url":"https://a","btn_orientation":"1","btn_json_list":[{"title":"B","action_url":"https://b"}]`), 40035, "只能选其一"},
+		{"list without orientation", card(head + `"btn_json_list":[{"title":"B","action_url":"https://b"}]`), 40035, "btn_orientation"},
+		{"orientation without list", card(head + `"btn_orientation":"1"`), 40035, "btn_json_list"},
+		{"orientation neither 0 nor 1", card(head + `"btn_orientation":"2","btn_json_list":[{"title":"B","action_url":"https://b"}]`), 40035, "btn_orientation"},
+		{"empty list", card(head + `"btn_orientation":"1","btn_json_list":[]`), 40035, "btn_json_list"},
+		{"list not a list", card(head + `"btn_orientation":"1","btn_json_list":{"title":"B"}`), 34014, "btn_json_list"},
+		{"button not an object", card(head + `"btn_orientation":"1","btn_json_list":["B"]`), 34014, "btn_json_list[0]"},
+		{"button without action_url", card(head + `"btn_orientation":"1","btn_json_list":[{"title":"A","action_url":"https://a"},{"title":"B"}]`), 40035, "btn_json_list[1].action_url"},
+		{"single_title of 21 characters", card(head + `"single_title":"` + twentyOne + `","single_url":"https://a"`), 40035, "single_title"},
+		{"button title of 21 characters", card(head + `"btn_orientation":"1","btn_json_list":[{"title":"` + twentyOne + `","action_url":"https://a"}]`), 40035, "btn_json_list[0].title"},
+		{"single_url of 501 characters", card(head + `"single_title":"A","single_url":"` + longURL[:501] + `"`), 40035, "single_url"},
+		{"btn_json_list over 1000 characters", card(head + `"btn_orientation":"0","btn_json_list":[` +
+			strings.TrimSuffix(strings.Repeat(`{"title":"B","action_url":"`+longURL[:200]+`"},`, 5), ",") + `]`), 40035, "btn_json_list"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := dingtalktest.Start(t, dingtalktest.Options{})
+			body := fmt.Sprintf(`{"agent_id":%d,"userid_list":"alice","msg":%s}`, s.AgentID(), tt.msg)
+			a := postJSON(t, s, "/topapi/message/corpconversation/asyncsend_v2", body)
+			if a.code() != tt.wantCode || !strings.Contains(a.str("errmsg"), tt.wantMsg) || a.body["sub_code"] != nil {
+				t.Fatalf("got %v, want flat errcode %d with %q", a.body, tt.wantCode, tt.wantMsg)
+			}
+			if !requestIDPattern.MatchString(a.str("request_id")) {
+				t.Errorf("no request_id: %v", a.body)
+			}
+			if n := len(s.Sent()); (tt.wantCode == 0) != (n == 1) {
+				t.Errorf("recorded %d sends for errcode %d", n, tt.wantCode)
+			}
+		})
+	}
+}
