@@ -173,7 +173,9 @@ func TestComposeMessageVariants(t *testing.T) {
 		{"no actor: no editor line", with(func(n *notify.Notice) { n.ActorName = "" }), map[string]want{
 			"en": {"Page updated: Install guide", []string{"Version 7"}, []string{"Edited by"}, nil},
 		}},
-		{"Chinese text", with(func(n *notify.Notice) { n.Title, n.SpaceName, n.ActorName, n.VersionMessage = "安装指南", "研发部", "张三", "更新了代理设置" }), map[string]want{
+		{"Chinese text", with(func(n *notify.Notice) {
+			n.Title, n.SpaceName, n.ActorName, n.VersionMessage = "安装指南", "研发部", "张三", "更新了代理设置"
+		}), map[string]want{
 			"zh-Hans": {"页面已更新：安装指南", []string{"#### 页面已更新：安装指南", "编辑者：张三", "空间：研发部", "修改说明：更新了代理设置"}, nil, nil},
 		}},
 		{"markdown in user text is escaped", with(func(n *notify.Notice) {
