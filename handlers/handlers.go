@@ -64,6 +64,8 @@ type Profile interface {
 	Tab(ctx context.Context, userID uint) (profile.Tab, error)
 	// SaveAndSync returns a profile.ValidationError for an invalid input.
 	SaveAndSync(ctx context.Context, userID uint, in profile.Input) (profile.Tab, error)
+	// SendTestMessage sends a sample card to the user's own matched DingTalk userid.
+	SendTestMessage(ctx context.Context, userID uint) (profile.TestResult, error)
 }
 
 // Identities answers questions about the Confluence users' DingTalk matches.

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -64,6 +65,53 @@ func (h *Handlers) saveProfileDingTalk(c echo.Context) error {
 	v := dingTalkTabView(tab, views.DingTalkTabValues(f), errs, views.SyncInvalid)
 	status := mapError(profile.ValidationError{}).Status
 	return render(c, status, views.ProfileDingTalk(h.page(c, "profile.title", ""), v))
+}
+
+// sendTestMessage is Send test message. It goes to the signed-in person's own DingTalk
+// account: the request names no recipient, and any id it carries is ignored. htmx gets
+// the answer alone; a form posted without JavaScript gets the whole tab with it.
+func (h *Handlers) sendTestMessage(c echo.Context) error {
+	ctx := c.Request().Context()
+	me := currentUser(c)
+	res, err := h.Profile.SendTestMessage(ctx, me.ID)
+	if err != nil {
+		return err
+	}
+	result := testMessageView(res, me.IsAdmin)
+	if isHTMX(c) {
+		return render(c, http.StatusOK, views.TestMessageResult(result))
+	}
+	tab, err := h.Profile.Tab(ctx, me.ID)
+	if err != nil {
+		return err
+	}
+	v := dingTalkTabView(tab, views.DingTalkTabValues(forms.ProfileDingTalkFrom(tab)), nil, views.SyncNone)
+	v.TestMessage = &result
+	return render(c, http.StatusOK, views.ProfileDingTalk(h.page(c, "profile.title", ""), v))
+}
+
+// testMessageView puts a test message's answer into the view's terms.
+func testMessageView(r profile.TestResult, isAdmin bool) views.TestMessageView {
+	v := views.TestMessageView{UserID: r.UserID, TaskID: r.TaskID, Errcode: r.Errcode, Errmsg: r.Errmsg,
+		Reason: r.Reason, IsAdmin: isAdmin}
+	switch r.Outcome {
+	case profile.TestSent:
+		v.Outcome = views.TestMessageSent
+	case profile.TestRefused:
+		v.Outcome = views.TestMessageRefused
+	case profile.TestOutcomeUnknown:
+		v.Outcome = views.TestMessageUnknown
+	case profile.TestUnreachable:
+		v.Outcome = views.TestMessageUnreachable
+	case profile.TestUnmatched:
+		v.Outcome = views.TestMessageUnmatched
+	case profile.TestNotConfigured:
+		v.Outcome = views.TestMessageNotConfigured
+	case profile.TestTooSoon:
+		v.Outcome = views.TestMessageTooSoon
+		v.Seconds = int(math.Ceil(r.RetryAfter.Seconds()))
+	}
+	return v
 }
 
 // adminUserDingTalk shows any user's DingTalk tab to an admin, read-only: there is no

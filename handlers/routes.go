@@ -64,6 +64,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	signedIn.get("/profile", h.profile)
 	signedIn.get("/profile/dingtalk", h.profileDingTalk)
 	signedIn.post("/profile/dingtalk", h.saveProfileDingTalk)
+	signedIn.post("/profile/dingtalk/test", h.sendTestMessage)
 
 	admin := app.with("/admin", h.requireSignIn, h.requireAdmin)
 	admin.get("", h.adminHome)

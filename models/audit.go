@@ -42,12 +42,15 @@ const (
 	ActionConfluenceTest AuditAction = "confluence.test"
 	// ActionDirectorySyncStart is a Confluence user directory sync started by a person.
 	ActionDirectorySyncStart AuditAction = "directory.sync_start"
+	// ActionTestMessage is a Send test message to a person's own DingTalk account; Details
+	// says how it went.
+	ActionTestMessage AuditAction = "dingtalk.test_message"
 )
 
 // AuditActions lists every action, in the order the audit log's filter offers them.
 func AuditActions() []AuditAction {
 	return []AuditAction{ActionSignIn, ActionSignInFailed, ActionSettingsUpdate, ActionSettingsTest, ActionSyncStart,
-		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart}
+		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart, ActionTestMessage}
 }
 
 // Known reports whether a is one of AuditActions.

@@ -12,10 +12,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/dingfluence/dingfluence/dingtalk"
+	"github.com/dingfluence/dingfluence/locale"
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/settings"
 )
@@ -26,6 +30,7 @@ type Store interface {
 	LoadSettings(ctx context.Context) (models.Settings, error)
 	SetDingTalkPreferences(ctx context.Context, id uint, p models.DingTalkPreferences) error
 	DingTalkUserByID(ctx context.Context, userID string) (models.DingTalkUser, error)
+	Audit(ctx context.Context, e models.AuditEntry) error
 }
 
 // Matcher resolves one user now (matching.Engine implements it).
@@ -45,11 +50,24 @@ type Service struct {
 	store    Store
 	matcher  Matcher
 	dingtalk DingTalkSource
+	locales  *locale.Bundle
+	clock    clockwork.Clock
+	throttle Throttle
+	baseURL  string
+	logger   *slog.Logger
 }
 
-// New returns the service.
-func New(store Store, matcher Matcher, dingtalk DingTalkSource) *Service {
-	return &Service{store: store, matcher: matcher, dingtalk: dingtalk}
+// New returns the service; opts.Locales is required.
+func New(store Store, matcher Matcher, dingtalk DingTalkSource, opts Options) *Service {
+	s := &Service{store: store, matcher: matcher, dingtalk: dingtalk, locales: opts.Locales, clock: opts.Clock,
+		throttle: opts.Throttle, baseURL: strings.TrimRight(opts.BaseURL, "/"), logger: opts.Logger}
+	if s.clock == nil {
+		s.clock = clockwork.NewRealClock()
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	return s
 }
 
 // Tab is what a person's DingTalk tab shows.

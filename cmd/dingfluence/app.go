@@ -145,7 +145,15 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	matcher := matching.New(store, settingsService, clock)
 	orgSync := orgsync.New(store, settingsService, orgsync.Options{Logger: logger, Clock: clock, AfterSync: rematch(matcher)})
 	directorySync := directory.New(store, confluenceSettings, matcher, directory.Options{Logger: logger, Clock: clock})
-	profileService := profile.New(store, matcher, settingsService)
+	bundle, err := locale.NewBundle()
+	if err != nil {
+		return nil, err
+	}
+	profileService := profile.New(store, matcher, settingsService, profile.Options{
+		Locales: bundle, Clock: clock, BaseURL: cfg.BaseURL, Logger: logger,
+		// A few test messages in a row are fine (a first look, a retry); a stream is not.
+		Throttle: auth.NewThrottle(3, 20*time.Second, auth.DefaultThrottleKeys, throttleClock),
+	})
 	// Syncs this server was running when it was killed would otherwise show as running.
 	if err := errors.Join(orgSync.Recover(ctx), directorySync.Recover(ctx)); err != nil {
 		return nil, err
@@ -156,11 +164,6 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	}
 	// Continuous workers (the notification dispatcher) are added here with workers.Go.
 	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
-
-	bundle, err := locale.NewBundle()
-	if err != nil {
-		return nil, err
-	}
 
 	e := echo.New()
 	e.HideBanner = true
