@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -43,4 +44,34 @@ func TestProfileDingTalkMobileInBrowser(t *testing.T) {
 		t.Errorf("DingTalk got %d user-by-mobile calls, want 1", n)
 	}
 	screenshot(t, ctx, "profile-dingtalk")
+}
+
+// A matched user presses Send test message on their DingTalk tab: the answer appears in
+// place with the task id DingTalk gave, and DingTalk got one card for their userid.
+func TestSendTestMessageInBrowser(t *testing.T) {
+	app, dt := profileFixture(t)
+	matchedUser(t, app, "zhang", "zhang.san@acme.example")
+	ctx := newBrowser(t)
+	browserSignIn(t, ctx, app.URL, "/profile/dingtalk", "zhang", testUserPassword)
+
+	do(t, ctx, "press Send test message",
+		chromedp.WaitVisible(css(`#test-message-send`)),
+		pageReady(),
+		chromedp.Click(css(`#test-message-send`)),
+		chromedp.WaitVisible(css(`#test-message-sent`)),
+		htmxIdle(),
+	)
+	taskID := read(t, ctx, "task id", chromedp.Text(css(`#test-message-task-id`)))
+	sent := dt.Sent()
+	if len(sent) != 1 || strings.Join(sent[0].UserIDs, ",") != "zhangsan" {
+		t.Fatalf("DingTalk got %+v, want one message to zhangsan", sent)
+	}
+	if want := fmt.Sprint(sent[0].TaskID); strings.TrimSpace(taskID) != want {
+		t.Errorf("the tab shows task id %q, DingTalk gave %s", taskID, want)
+	}
+	// The answer was swapped in: the page is the same one, the form still there.
+	if !read(t, ctx, "form kept", chromedp.Evaluate[bool](`!!document.getElementById("dingtalk-form")`)) {
+		t.Errorf("the DingTalk form is gone after the press")
+	}
+	screenshot(t, ctx, "profile-dingtalk-test-message")
 }
