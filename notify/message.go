@@ -87,29 +87,39 @@ func ComposeMessage(l *locale.Localizer, n Notice) (dingtalk.Message, error) {
 
 // card is a notice ready to be rendered at any cut of its user-supplied texts.
 type card struct {
-	l                     *locale.Localizer
 	n                     Notice
 	titleID               string
-	title, space, actor   []rune
-	comment               []rune
+	title, space, actor   userText
+	comment               userText
 	webURL, diffURL       string
 	showDiff              bool
 	viewPage, viewChanges string
 	titleLimit            int // characters of the title the card title has room for
+	// The messages with a user text in them, translated once with a marker where the text
+	// goes (rendering is tried many times while cutting), and the fixed lines.
+	titleMsg, actorMsg, spaceMsg, commentMsg string
+	versionLine, editsLine                   string
 }
+
+// slot marks where a user text goes in a translated message; clean turns any control
+// character in user text into a space, so it cannot occur there.
+const slot = "\x00"
+
+// fill puts text into msg's slot.
+func fill(msg, text string) string { return strings.Replace(msg, slot, text, 1) }
 
 // cut is how many characters of each user text a rendering keeps.
 type cut struct{ comment, title, space, actor int }
 
 func newCard(l *locale.Localizer, n Notice) *card {
-	c := &card{l: l, n: n, webURL: n.WebURL, diffURL: n.DiffURL,
-		title: []rune(clean(n.Title)), comment: []rune(clean(n.VersionMessage)), actor: []rune(clean(n.ActorName)),
+	c := &card{n: n, webURL: n.WebURL, diffURL: n.DiffURL,
+		title: newUserText(n.Title), comment: newUserText(n.VersionMessage), actor: newUserText(n.ActorName),
 		viewPage: l.T("notice.button.viewPage"), viewChanges: l.T("notice.button.viewChanges")}
 	space := n.SpaceName
 	if strings.TrimSpace(space) == "" {
 		space = n.SpaceKey
 	}
-	c.space = []rune(clean(space))
+	c.space = newUserText(space)
 	switch {
 	case n.Blog && n.Created:
 		c.titleID = "notice.title.blogCreated"
@@ -121,13 +131,25 @@ func newCard(l *locale.Localizer, n Notice) *card {
 		c.titleID = "notice.title.pageUpdated"
 	}
 	c.showDiff = !n.Created && n.DiffURL != ""
-	c.titleLimit = max(1, MaxCardTitleChars-utf8.RuneCountInString(l.T(c.titleID, map[string]any{"Title": ""})))
+	c.titleMsg = l.T(c.titleID, map[string]any{"Title": slot})
+	c.titleLimit = max(1, MaxCardTitleChars-utf8.RuneCountInString(fill(c.titleMsg, "")))
+	actorID := "notice.body.editedBy"
+	if n.Created {
+		actorID = "notice.body.createdBy"
+	}
+	c.actorMsg = l.T(actorID, map[string]any{"Name": slot})
+	c.spaceMsg = l.T("notice.body.space", map[string]any{"Name": slot})
+	c.commentMsg = l.T("notice.body.comment", map[string]any{"Comment": slot})
+	c.versionLine = l.T("notice.body.version", map[string]any{"Version": n.Version})
+	if n.Edits > 1 {
+		c.editsLine = l.N("notice.body.edits", n.Edits)
+	}
 	return c
 }
 
 // fit renders the card with as much of the user texts as fits, cutting them in order.
 func (c *card) fit() (dingtalk.Message, bool) {
-	k := cut{len(c.comment), len(c.title), len(c.space), len(c.actor)}
+	k := cut{c.comment.chars(), c.title.chars(), c.space.chars(), c.actor.chars()}
 	if m, ok := c.render(k); ok {
 		return m, true
 	}
@@ -160,36 +182,32 @@ func (c *card) fit() (dingtalk.Message, bool) {
 
 // render builds the card at cut k and reports whether it is within DingTalk's limit.
 func (c *card) render(k cut) (dingtalk.Message, bool) {
-	plainTitle := string(c.title)
-	if k.title < len(c.title) || len(c.title) > c.titleLimit {
-		plainTitle = keep(c.title, min(k.title, c.titleLimit-1), true, false)
+	plainTitle := c.title.plain
+	if k.title < c.title.chars() || c.title.chars() > c.titleLimit {
+		plainTitle = c.title.cutPlain(min(k.title, c.titleLimit-1))
 	}
 	// The card title is plain text (DingTalk does not render markdown there).
-	cardTitle := c.l.T(c.titleID, map[string]any{"Title": plainTitle})
+	cardTitle := fill(c.titleMsg, plainTitle)
 
 	var md strings.Builder
 	md.WriteString("#### ")
-	md.WriteString(c.l.T(c.titleID, map[string]any{"Title": keep(c.title, k.title, k.title < len(c.title), true)}))
+	md.WriteString(fill(c.titleMsg, c.title.cutMarkdown(k.title)))
 	line := func(s string) {
 		md.WriteString("\n\n")
 		md.WriteString(s)
 	}
-	if len(c.actor) > 0 {
-		id := "notice.body.editedBy"
-		if c.n.Created {
-			id = "notice.body.createdBy"
-		}
-		line(c.l.T(id, map[string]any{"Name": keep(c.actor, k.actor, k.actor < len(c.actor), true)}))
+	if c.actor.chars() > 0 {
+		line(fill(c.actorMsg, c.actor.cutMarkdown(k.actor)))
 	}
-	if len(c.space) > 0 {
-		line(c.l.T("notice.body.space", map[string]any{"Name": keep(c.space, k.space, k.space < len(c.space), true)}))
+	if c.space.chars() > 0 {
+		line(fill(c.spaceMsg, c.space.cutMarkdown(k.space)))
 	}
-	line(c.l.T("notice.body.version", map[string]any{"Version": c.n.Version}))
-	if c.n.Edits > 1 {
-		line(c.l.N("notice.body.edits", c.n.Edits))
+	line(c.versionLine)
+	if c.editsLine != "" {
+		line(c.editsLine)
 	}
-	if len(c.comment) > 0 && k.comment > 0 {
-		line(c.l.T("notice.body.comment", map[string]any{"Comment": keep(c.comment, k.comment, k.comment < len(c.comment), true)}))
+	if c.comment.chars() > 0 && k.comment > 0 {
+		line(fill(c.commentMsg, c.comment.cutMarkdown(k.comment)))
 	}
 
 	var m dingtalk.Message
@@ -204,21 +222,48 @@ func (c *card) render(k cut) (dingtalk.Message, bool) {
 	return m, err == nil
 }
 
-// keep returns the first k characters of text, escaped for markdown when escape is
-// set, followed by an ellipsis when cut.
-func keep(text []rune, k int, cutShort, escape bool) string {
-	k = max(0, min(k, len(text)))
-	var b strings.Builder
-	for _, r := range text[:k] {
-		if escape && strings.ContainsRune(markdownSpecials, r) {
-			b.WriteByte('\\')
+// userText is one text from Confluence, cleaned, as plain text and as markdown, with
+// where each character starts in both, so that any cut is a slice at a character (and
+// escape) boundary.
+type userText struct {
+	plain, md     string
+	plainAt, mdAt []int // byte offset of character i; one more entry for the end
+}
+
+func newUserText(s string) userText {
+	t := userText{plain: clean(s)}
+	var md strings.Builder
+	for i, r := range t.plain {
+		t.plainAt = append(t.plainAt, i)
+		t.mdAt = append(t.mdAt, md.Len())
+		if strings.ContainsRune(markdownSpecials, r) {
+			md.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		md.WriteRune(r)
 	}
-	if cutShort {
-		b.WriteString(ellipsis)
+	t.plainAt = append(t.plainAt, len(t.plain))
+	t.mdAt = append(t.mdAt, md.Len())
+	t.md = md.String()
+	return t
+}
+
+// chars is how many characters the text has.
+func (t userText) chars() int { return len(t.plainAt) - 1 }
+
+// cutPlain is the first k characters, with an ellipsis when that is not all of them.
+func (t userText) cutPlain(k int) string {
+	if k >= t.chars() {
+		return t.plain
 	}
-	return b.String()
+	return t.plain[:t.plainAt[max(0, k)]] + ellipsis
+}
+
+// cutMarkdown is cutPlain escaped for markdown.
+func (t userText) cutMarkdown(k int) string {
+	if k >= t.chars() {
+		return t.md
+	}
+	return t.md[:t.mdAt[max(0, k)]] + ellipsis
 }
 
 // markdownSpecials are the characters that can start or end a markdown construct inside

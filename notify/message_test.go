@@ -252,7 +252,7 @@ func TestComposeMessageSizeBounds(t *testing.T) {
 	for name, piece := range pieces {
 		for _, lang := range []string{"en", "zh-Hans"} {
 			l := ls[lang]
-			for n := 0; n <= 1200; n += 37 {
+			for n := 0; n <= 1200; n += 43 {
 				text := strings.Repeat(piece, n)
 				for _, notice := range []notify.Notice{
 					{Title: text, VersionMessage: "short comment", ActorName: "Alice", SpaceName: "ENG", Version: 7, Edits: 1, WebURL: pageURL, DiffURL: diffURL},
