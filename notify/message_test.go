@@ -144,7 +144,8 @@ func TestComposeMessageVariants(t *testing.T) {
 				[]dingtalk.CardButton{{Title: "查看页面", ActionURL: pageURL}}},
 		}},
 		{"page created with a diff link: no View changes", with(func(n *notify.Notice) { n.Created = true }), map[string]want{
-			"en": {"Page created: Install guide", nil, nil, []dingtalk.CardButton{{Title: "View page", ActionURL: pageURL}}},
+			"en":      {"Page created: Install guide", nil, nil, []dingtalk.CardButton{{Title: "View page", ActionURL: pageURL}}},
+			"zh-Hans": {"新建页面：Install guide", nil, nil, []dingtalk.CardButton{{Title: "查看页面", ActionURL: pageURL}}},
 		}},
 		{"blog post updated", with(func(n *notify.Notice) { n.Blog, n.Title = true, "Sprint 42" }), map[string]want{
 			"en": {"Blog post updated: Sprint 42", []string{"#### Blog post updated: Sprint 42", "Version 7"}, nil,
@@ -157,7 +158,8 @@ func TestComposeMessageVariants(t *testing.T) {
 			"zh-Hans": {"新建博文：Sprint 42", []string{"创建者：Alice Wong"}, nil, []dingtalk.CardButton{{Title: "查看页面", ActionURL: pageURL}}},
 		}},
 		{"updated without a diff link", with(func(n *notify.Notice) { n.DiffURL = "" }), map[string]want{
-			"en": {"Page updated: Install guide", []string{"Version 7"}, nil, []dingtalk.CardButton{{Title: "View page", ActionURL: pageURL}}},
+			"en":      {"Page updated: Install guide", []string{"Version 7"}, nil, []dingtalk.CardButton{{Title: "View page", ActionURL: pageURL}}},
+			"zh-Hans": {"页面已更新：Install guide", []string{"第 7 版"}, nil, []dingtalk.CardButton{{Title: "查看页面", ActionURL: pageURL}}},
 		}},
 		{"change comment", with(func(n *notify.Notice) { n.VersionMessage = "Fixed the\nproxy  section" }), map[string]want{
 			"en":      {"Page updated: Install guide", []string{"Change comment: Fixed the proxy section"}, nil, nil},
@@ -168,10 +170,12 @@ func TestComposeMessageVariants(t *testing.T) {
 			"zh-Hans": {"页面已更新：Install guide", []string{"第 7 版", "本条通知合并了 3 次编辑。"}, nil, nil},
 		}},
 		{"no space name: the key", with(func(n *notify.Notice) { n.SpaceName = "" }), map[string]want{
-			"en": {"Page updated: Install guide", []string{"Space: ENG"}, nil, nil},
+			"en":      {"Page updated: Install guide", []string{"Space: ENG"}, nil, nil},
+			"zh-Hans": {"页面已更新：Install guide", []string{"空间：ENG"}, nil, nil},
 		}},
 		{"no actor: no editor line", with(func(n *notify.Notice) { n.ActorName = "" }), map[string]want{
-			"en": {"Page updated: Install guide", []string{"Version 7"}, []string{"Edited by"}, nil},
+			"en":      {"Page updated: Install guide", []string{"Version 7"}, []string{"Edited by"}, nil},
+			"zh-Hans": {"页面已更新：Install guide", []string{"第 7 版"}, []string{"编辑者"}, nil},
 		}},
 		{"Chinese text", with(func(n *notify.Notice) {
 			n.Title, n.SpaceName, n.ActorName, n.VersionMessage = "安装指南", "研发部", "张三", "更新了代理设置"
@@ -184,6 +188,9 @@ func TestComposeMessageVariants(t *testing.T) {
 			"en": {"Page updated: **Big** [news](x) #1", []string{
 				`#### Page updated: \*\*Big\*\* \[news\]\(x\) \#1`, `Edited by: a\_b`,
 				"Change comment: see \\<b\\>\\`code\\`\\</b\\> \\& \\\\o/ \\~\\~x\\~\\~ \\| \\!",
+			}, []string{"**Big**", "[news](x)"}, nil},
+			"zh-Hans": {"页面已更新：**Big** [news](x) #1", []string{
+				`#### 页面已更新：\*\*Big\*\* \[news\]\(x\) \#1`, `编辑者：a\_b`, "修改说明：see \\<b\\>",
 			}, []string{"**Big**", "[news](x)"}, nil},
 		}},
 	}
