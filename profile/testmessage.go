@@ -102,7 +102,9 @@ func (s *Service) sendTestMessage(ctx context.Context, u models.User) (TestResul
 		}
 	}
 	res.SentAt = s.clock.Now().UTC()
-	msg, err := notify.ComposeMessage(s.locales.Localizer(s.locales.Match(u.Locale, "")), s.sampleNotice(u, res.SentAt))
+	// The language the person's page notifications use, so the sample looks like them.
+	l := s.locales.Localizer(s.locales.Match(u.Locale, ""))
+	msg, err := notify.ComposeMessage(l, sampleNotice(l, u, res.SentAt, s.baseURL))
 	if err != nil {
 		return TestResult{}, fmt.Errorf("compose the sample: %w", err)
 	}
@@ -125,9 +127,9 @@ func (s *Service) sendTestMessage(ctx context.Context, u models.User) (TestResul
 	return res, nil
 }
 
-// sampleNotice is the notice the test card shows, in the language of u's notifications.
-func (s *Service) sampleNotice(u models.User, at time.Time) notify.Notice {
-	l := s.locales.Localizer(s.locales.Match(u.Locale, ""))
+// sampleNotice is the notice the test card shows: labelled a test, stamped with at, by
+// u, its button leading back to the DingTalk tab.
+func sampleNotice(l *locale.Localizer, u models.User, at time.Time, baseURL string) notify.Notice {
 	stamp := at.Format("2006-01-02 15:04:05 UTC")
 	name := u.DisplayName
 	if name == "" {
@@ -140,7 +142,7 @@ func (s *Service) sampleNotice(u models.User, at time.Time) notify.Notice {
 		VersionMessage: l.T("profile.test.sampleComment", map[string]any{"Time": stamp}),
 		ActorName:      name,
 		Edits:          1,
-		WebURL:         s.baseURL + "/profile/dingtalk",
+		WebURL:         baseURL + "/profile/dingtalk",
 	}
 }
 
