@@ -42,12 +42,14 @@ const (
 	ActionConfluenceTest AuditAction = "confluence.test"
 	// ActionDirectorySyncStart is a Confluence user directory sync started by a person.
 	ActionDirectorySyncStart AuditAction = "directory.sync_start"
+	// ActionWebhookSecret is a new Confluence webhook secret generated; never its value.
+	ActionWebhookSecret AuditAction = "confluence.webhook_secret"
 )
 
 // AuditActions lists every action, in the order the audit log's filter offers them.
 func AuditActions() []AuditAction {
 	return []AuditAction{ActionSignIn, ActionSignInFailed, ActionSettingsUpdate, ActionSettingsTest, ActionSyncStart,
-		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart}
+		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart, ActionWebhookSecret}
 }
 
 // Known reports whether a is one of AuditActions.

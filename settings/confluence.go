@@ -2,12 +2,16 @@ package settings
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/jonboulle/clockwork"
 	"golang.org/x/oauth2"
 
 	"github.com/dingfluence/dingfluence/confluence"
@@ -96,6 +100,8 @@ type ConfluenceStore interface {
 	LoadConfluenceSettings(ctx context.Context) (models.ConfluenceSettings, error)
 	SaveConfluenceSettings(ctx context.Context, set models.ConfluenceSettings, actor string) error
 	Audit(ctx context.Context, e models.AuditEntry) error
+	LoadWebhookSecret(ctx context.Context) (models.WebhookSecret, error)
+	SetWebhookSecret(ctx context.Context, secret string, now time.Time, actor string) error
 }
 
 // ConfluenceClientOptions are the parts of a Confluence client that do not come from
@@ -111,6 +117,8 @@ type Confluence struct {
 	// app's public base URL + /login/confluence/callback.
 	redirectURL string
 	logger      *slog.Logger
+	// clock dates a generated webhook secret.
+	clock clockwork.Clock
 
 	mu    sync.Mutex
 	built models.ConfluenceSettings // the settings the cached clients came from
@@ -120,7 +128,7 @@ type Confluence struct {
 // NewConfluence builds the Confluence settings service. redirectURL is the OAuth 2.0
 // redirect URL shown to admins and sent to Confluence; options may be nil.
 func NewConfluence(store ConfluenceStore, options ConfluenceClientOptions, redirectURL string, logger *slog.Logger) *Confluence {
-	return &Confluence{store: store, options: options, redirectURL: redirectURL, logger: logger}
+	return &Confluence{store: store, options: options, redirectURL: redirectURL, logger: logger, clock: clockwork.NewRealClock()}
 }
 
 // RedirectURL is the OAuth 2.0 redirect URL to paste into Confluence's application link.
@@ -231,4 +239,33 @@ func (s *Confluence) SignIn(ctx context.Context) (SignIn, error) {
 		}
 	}
 	return in, nil
+}
+
+// webhookSecretBytes is how much randomness a webhook secret carries: 256 bits, as the
+// HMAC-SHA256 key it becomes.
+const webhookSecretBytes = 32
+
+// RegenerateWebhookSecret generates a new webhook secret (32 random bytes, URL-safe
+// base64: 43 characters, within Confluence's 255) and stores it sealed on behalf of
+// actor, audited without its value. The old secret stops verifying at once. The secret
+// is returned to be shown this once; it is never shown again.
+func (s *Confluence) RegenerateWebhookSecret(ctx context.Context, actor string) (string, error) {
+	raw := make([]byte, webhookSecretBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate webhook secret: %w", err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	if err := s.store.SetWebhookSecret(ctx, secret, s.clock.Now(), actor); err != nil {
+		return "", fmt.Errorf("generate webhook secret: %w", err)
+	}
+	s.logger.InfoContext(ctx, "confluence webhook secret generated", slog.String("actor", actor))
+	return secret, nil
+}
+
+// WebhookSecret returns the current webhook secret, read afresh on every call so that a
+// secret regenerated on another instance verifies (and the old one stops) at once. An
+// unreadable secret (the key changed) comes back without its value, with an error
+// matching models.ErrSecretUnreadable.
+func (s *Confluence) WebhookSecret(ctx context.Context) (models.WebhookSecret, error) {
+	return s.store.LoadWebhookSecret(ctx)
 }
