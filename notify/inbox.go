@@ -29,9 +29,12 @@ type InboxStore interface {
 	LoadWebhookHealth(ctx context.Context, since time.Time) (models.WebhookHealth, error)
 }
 
-// WebhookSecrets gives the current webhook secret (settings.Confluence implements it).
+// WebhookSecrets gives the current webhook secret (settings.Confluence implements it):
+// WebhookSecret may answer from a short-lived cache, FreshWebhookSecret reads the
+// database.
 type WebhookSecrets interface {
 	WebhookSecret(ctx context.Context) (models.WebhookSecret, error)
+	FreshWebhookSecret(ctx context.Context) (models.WebhookSecret, error)
 }
 
 // WebhookRequest is one POST to the webhook endpoint, as the inbox needs it.
@@ -179,7 +182,16 @@ func (in *Inbox) receive(ctx context.Context, req WebhookRequest, now time.Time)
 	if len(body) > MaxWebhookBody {
 		return Receipt{}, refuse(models.RefusalTooLarge, fmt.Errorf("body over %d bytes", MaxWebhookBody))
 	}
-	if err := confluence.VerifySignature(secret.Secret, body, req.Signature); err != nil {
+	err = confluence.VerifySignature(secret.Secret, body, req.Signature)
+	if errors.Is(err, confluence.ErrSignatureMismatch) {
+		// The secret may just have been regenerated on another instance: check the
+		// stored one before refusing.
+		fresh, ferr := in.secrets.FreshWebhookSecret(ctx)
+		if ferr == nil && fresh.Secret != "" && fresh.Secret != secret.Secret {
+			err = confluence.VerifySignature(fresh.Secret, body, req.Signature)
+		}
+	}
+	if err != nil {
 		if errors.Is(err, confluence.ErrSignatureMissing) {
 			return Receipt{}, refuse(models.RefusalNoSignature, err)
 		}

@@ -123,6 +123,9 @@ type Confluence struct {
 	mu    sync.Mutex
 	built models.ConfluenceSettings // the settings the cached clients came from
 	base  *confluence.Client        // anonymous
+	// secret is the webhook secret as read at secretReadAt (nil: not read yet).
+	secret       models.WebhookSecret
+	secretReadAt *time.Time
 }
 
 // NewConfluence builds the Confluence settings service. redirectURL is the OAuth 2.0
@@ -255,17 +258,53 @@ func (s *Confluence) RegenerateWebhookSecret(ctx context.Context, actor string) 
 		return "", fmt.Errorf("generate webhook secret: %w", err)
 	}
 	secret := base64.RawURLEncoding.EncodeToString(raw)
-	if err := s.store.SetWebhookSecret(ctx, secret, s.clock.Now(), actor); err != nil {
+	now := s.clock.Now()
+	if err := s.store.SetWebhookSecret(ctx, secret, now, actor); err != nil {
 		return "", fmt.Errorf("generate webhook secret: %w", err)
 	}
+	// This instance verifies with the new secret from now on; others within
+	// webhookSecretTTL.
+	setAt := now.UTC().Truncate(time.Millisecond)
+	s.mu.Lock()
+	s.secret, s.secretReadAt = models.WebhookSecret{Secret: secret, SetAt: &setAt}, &now
+	s.mu.Unlock()
 	s.logger.InfoContext(ctx, "confluence webhook secret generated", slog.String("actor", actor))
 	return secret, nil
 }
 
-// WebhookSecret returns the current webhook secret, read afresh on every call so that a
-// secret regenerated on another instance verifies (and the old one stops) at once. An
-// unreadable secret (the key changed) comes back without its value, with an error
-// matching models.ErrSecretUnreadable.
+// webhookSecretTTL is how long an instance trusts the webhook secret it last read. A
+// secret regenerated on this instance replaces it at once; one regenerated on another
+// instance is read within this time (at once when a request signed with it arrives, see
+// FreshWebhookSecret), so the old one keeps verifying for at most this long there.
+// Without it every webhook costs one more database round trip.
+const webhookSecretTTL = time.Second
+
+// WebhookSecret returns the current webhook secret, read from the database at most once
+// per webhookSecretTTL. An unreadable secret (the key changed) comes back without its
+// value, with an error matching models.ErrSecretUnreadable.
 func (s *Confluence) WebhookSecret(ctx context.Context) (models.WebhookSecret, error) {
-	return s.store.LoadWebhookSecret(ctx)
+	s.mu.Lock()
+	if s.secretReadAt != nil && s.clock.Since(*s.secretReadAt) < webhookSecretTTL {
+		secret := s.secret
+		s.mu.Unlock()
+		return secret, nil
+	}
+	s.mu.Unlock()
+	return s.FreshWebhookSecret(ctx)
+}
+
+// FreshWebhookSecret reads the webhook secret from the database, bypassing the cache:
+// the inbox asks for it when a signature does not match the cached one, since another
+// instance may just have regenerated it.
+func (s *Confluence) FreshWebhookSecret(ctx context.Context) (models.WebhookSecret, error) {
+	readAt := s.clock.Now()
+	secret, err := s.store.LoadWebhookSecret(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.secretReadAt = nil
+		return secret, err
+	}
+	s.secret, s.secretReadAt = secret, &readAt
+	return secret, nil
 }

@@ -368,3 +368,30 @@ func TestWebhookSecretScreen(t *testing.T) {
 		t.Errorf("a path beside the webhook: %d", res.StatusCode)
 	}
 }
+
+// Two instances share one database: a secret regenerated on one verifies on the other
+// at once (a signature that does not match its cached secret makes it read the stored
+// one), and from then on the old secret is refused there too.
+func TestWebhookSecretAcrossInstances(t *testing.T) {
+	dsn := modelstest.SQLiteDSN(t)
+	shared := func(c *Config) { c.DB, c.SecretKey = dsn, "one key for both instances" }
+	a, b := startApp(t, shared), startApp(t, shared)
+	payload := []byte(`{"timestamp":1768241233603,"event":"page_created","userKey":"u1","page":{"id":4242}}`)
+	send := func(app *testApp, secret string) int {
+		return sendWebhook(t, webhookPost(t, app.URL+"/webhooks/confluence", secret, "page_created", "application/json", payload)).code
+	}
+	first, _ := generateWebhookSecret(t, a)
+	if got := send(b, first); got != http.StatusAccepted {
+		t.Fatalf("first secret on the other instance: %d", got)
+	}
+	second, _ := generateWebhookSecret(t, a)
+	if got := send(b, second); got != http.StatusAccepted {
+		t.Errorf("new secret on the other instance right after regenerating: %d", got)
+	}
+	if got := send(b, first); got != http.StatusUnauthorized {
+		t.Errorf("old secret on the other instance once the new one was seen: %d", got)
+	}
+	if got := send(a, first); got != http.StatusUnauthorized {
+		t.Errorf("old secret on the instance that regenerated: %d", got)
+	}
+}
