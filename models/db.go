@@ -177,7 +177,7 @@ func mysqlDialector(rest string, log *slog.Logger) (gorm.Dialector, error) {
 		// Keep server-side NOW() and CURRENT_TIMESTAMP in the same zone as the driver.
 		cfg.Params["time_zone"] = "'+00:00'"
 	}
-	if _, ok := cfg.Params["interpolateParams"]; !ok && !strings.Contains(rest, "interpolateParams") {
+	if !strings.Contains(rest, "interpolateParams=") {
 		// Without it every query with arguments is a server-side prepare, execute and
 		// close: three round trips where one does. Safe with utf8mb4 (the driver refuses
 		// to interpolate for multibyte charsets where escaping is ambiguous).
