@@ -167,6 +167,13 @@ func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 	// One INSERT is atomic by itself: GORM's default BEGIN/COMMIT around it would only
 	// add two round trips to the webhook's answer.
 	db := s.db.WithContext(ctx).Session(&gorm.Session{SkipDefaultTransaction: true})
+	if s.inserts != nil && !s.inTx {
+		// SQLite has one writer at a time. Concurrent webhooks racing for its lock
+		// wait in its busy handler, which sleeps in steps of up to 100 ms; queued
+		// here, each insert takes the lock the moment the previous one lets go.
+		s.inserts.Lock()
+		defer s.inserts.Unlock()
+	}
 	return dbError("insert event", db.Create(e).Error)
 }
 

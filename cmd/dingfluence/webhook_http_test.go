@@ -249,6 +249,18 @@ func TestWebhookEndpoint(t *testing.T) {
 			t.Errorf("Chinese answer: %+v", r)
 		}
 
+		// The metric counts outcomes by a fixed label set.
+		_, metrics, _ := get(t, newClient(t), app.URL, "/metrics")
+		for _, want := range []string{
+			`dingfluence_webhook_requests_total{outcome="accepted"} 9`, `dingfluence_webhook_requests_total{outcome="test"} 2`,
+			`dingfluence_webhook_requests_total{outcome="ignored"} 1`, `dingfluence_webhook_requests_total{outcome="no_secret"} 2`,
+			`dingfluence_webhook_requests_total{outcome="unavailable"} 0`,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+
 		// The screen counts them by reason and shows the last arrival.
 		admin, _ := app.adminSession(t, "/admin")
 		_, body, _ := get(t, admin, app.URL, "/admin/confluence")
