@@ -165,8 +165,9 @@ func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 		e.DueAt = e.ReceivedAt
 	}
 	// One INSERT is atomic by itself: GORM's default BEGIN/COMMIT around it would only
-	// add two round trips to the webhook's answer.
-	db := s.db.WithContext(ctx).Session(&gorm.Session{SkipDefaultTransaction: true})
+	// add two round trips to the webhook's answer. The statement is the same every time,
+	// so it is prepared once per connection rather than parsed on every webhook.
+	db := s.db.WithContext(ctx).Session(&gorm.Session{SkipDefaultTransaction: true, PrepareStmt: true})
 	if s.inserts != nil && !s.inTx {
 		// SQLite has one writer at a time. Concurrent webhooks racing for its lock
 		// wait in its busy handler, which sleeps in steps of up to 100 ms; queued

@@ -74,7 +74,7 @@ func BenchmarkWebhookIngest(b *testing.B) {
 			b.ReportMetric(ingest.rate(), "webhooks/s")
 			b.ReportMetric(ratio, "ratio-of-healthz")
 			b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
-			fmt.Printf("webhook ingest, %-6s %d senders: %7.0f req/s, /healthz %7.0f req/s: ratio %.2f (target ≥ %.2f) %s\n",
+			fmt.Printf("webhook ingest, %-6s %d senders: %7.0f req/s, /healthz %7.0f req/s: ratio %.3f (target ≥ %.2f) %s\n",
 				db.Name, webhookSenders, ingest.rate(), health.rate(), ratio, webhookRatioTarget, verdict(ratio >= webhookRatioTarget))
 			p99Line := fmt.Sprintf("webhook ingest, %-6s %d senders: p99 %6.2f ms, p50 %6.2f ms, p90 %6.2f ms, max %6.2f ms",
 				db.Name, webhookSenders, ms(p99), ms(ingest.percentile(0.5)), ms(ingest.percentile(0.9)), ms(ingest.percentile(1)))
