@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -25,7 +26,7 @@ func (h *Handlers) confluenceForm(c echo.Context) error {
 	if err != nil && !unreadable {
 		return fmt.Errorf("load confluence settings: %w", err)
 	}
-	return h.renderConfluence(c, http.StatusOK, forms.ConfluenceFrom(set), nil, set, unreadable)
+	return h.renderConfluence(c, http.StatusOK, forms.ConfluenceFrom(set), nil, set, unreadable, "")
 }
 
 func (h *Handlers) saveConfluence(c echo.Context) error {
@@ -48,19 +49,24 @@ func (h *Handlers) saveConfluence(c echo.Context) error {
 			return fmt.Errorf("load confluence settings: %w", err)
 		}
 		status := mapError(settings.ValidationError{}).Status
-		return h.renderConfluence(c, status, f.WithoutSecrets(), errs, stored, unreadable)
+		return h.renderConfluence(c, status, f.WithoutSecrets(), errs, stored, unreadable, "")
 	}
 	h.flash(c, "confluence.saved")
 	return c.Redirect(http.StatusSeeOther, "/admin/confluence")
 }
 
 // renderConfluence draws the screen with form f (never carrying a secret), what stored
-// says about the secrets, and the directory syncs.
-func (h *Handlers) renderConfluence(c echo.Context, status int, f forms.Confluence, errs forms.Errors, stored models.ConfluenceSettings, unreadable bool) error {
+// says about the secrets, the webhook (newSecret is shown only when just generated) and
+// the directory syncs.
+func (h *Handlers) renderConfluence(c echo.Context, status int, f forms.Confluence, errs forms.Errors, stored models.ConfluenceSettings, unreadable bool, newSecret string) error {
 	ctx := c.Request().Context()
 	recent, err := h.DirectorySync.RecentDirectoryRuns(ctx, recentDirectoryLimit)
 	if err != nil {
 		return fmt.Errorf("load recent directory syncs: %w", err)
+	}
+	webhook, err := h.webhookView(ctx, newSecret)
+	if err != nil {
+		return err
 	}
 	v := views.ConfluenceView{
 		Form:     views.ConfluenceValues{BaseURL: f.BaseURL, AdminGroup: f.AdminGroup, UserGroup: f.UserGroup, OAuthClientID: f.OAuthClientID},
@@ -68,6 +74,7 @@ func (h *Handlers) renderConfluence(c echo.Context, status int, f forms.Confluen
 		HasToken: stored.HasToken, HasClientSecret: stored.HasOAuthClientSecret, SecretUnreadable: unreadable,
 		RedirectURL: h.Confluence.RedirectURL(),
 		Recent:      recent,
+		Webhook:     webhook,
 	}
 	// One sync at a time, so a running one is the newest.
 	if len(recent) > 0 && recent[0].Running() {
@@ -176,4 +183,46 @@ func (h *Handlers) recentDirectoryRuns(c echo.Context) error {
 		return fmt.Errorf("load recent directory syncs: %w", err)
 	}
 	return render(c, http.StatusOK, views.RecentDirectoryRuns(recent))
+}
+
+// regenerateWebhookSecret generates a new webhook secret and answers the screen with it,
+// the only time it is shown.
+func (h *Handlers) regenerateWebhookSecret(c echo.Context) error {
+	ctx := c.Request().Context()
+	secret, err := h.Confluence.RegenerateWebhookSecret(ctx, currentUser(c).Username)
+	if err != nil {
+		return err
+	}
+	set, err := h.Confluence.Load(ctx)
+	unreadable := errors.Is(err, models.ErrSecretUnreadable)
+	if err != nil && !unreadable {
+		return fmt.Errorf("load confluence settings: %w", err)
+	}
+	return h.renderConfluence(c, http.StatusOK, forms.ConfluenceFrom(set), nil, set, unreadable, secret)
+}
+
+// webhookView is the Webhook section: its URL, whether (and since when) a secret is
+// set, and its health.
+func (h *Handlers) webhookView(ctx context.Context, newSecret string) (views.WebhookView, error) {
+	v := views.WebhookView{URL: h.WebhookURL, NewSecret: newSecret}
+	secret, err := h.Confluence.WebhookSecret(ctx)
+	v.SecretUnreadable = errors.Is(err, models.ErrSecretUnreadable)
+	if err != nil && !v.SecretUnreadable {
+		return v, fmt.Errorf("load webhook secret: %w", err)
+	}
+	v.SetAt = secret.SetAt
+	if h.Inbox == nil {
+		return v, nil
+	}
+	health, err := h.Inbox.Health(ctx)
+	if err != nil {
+		return v, err
+	}
+	v.LastArrival, v.RefusedTotal = health.LastArrival, health.Total
+	for _, r := range models.WebhookRefusals() {
+		if n := health.Refused[r]; n > 0 {
+			v.Refused = append(v.Refused, views.WebhookRefusalCount{Reason: string(r), Count: n})
+		}
+	}
+	return v, nil
 }

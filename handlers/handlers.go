@@ -107,6 +107,12 @@ type Deps struct {
 	// Profile serves the Profile → DingTalk tab; Identities the unmatched-users list.
 	Profile    Profile
 	Identities Identities
+
+	// Inbox receives the Confluence webhook; nil mounts no webhook endpoint.
+	Inbox Inbox
+	// WebhookURL is the webhook address the Confluence screen tells admins to paste
+	// into Confluence: DINGFLUENCE_BASE_URL + WebhookPath.
+	WebhookURL string
 }
 
 // Handlers serves every screen of the app.

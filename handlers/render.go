@@ -33,7 +33,7 @@ func t(c echo.Context, id string, data ...map[string]any) string {
 // rather than people: probes, metrics and assets answer errors in plain text.
 func machineRoute(route string) bool {
 	switch route {
-	case "/healthz", "/readyz", "/metrics", "/static/*", "/favicon.ico":
+	case "/healthz", "/readyz", "/metrics", "/static/*", "/favicon.ico", WebhookPath:
 		return true
 	}
 	return false

@@ -35,7 +35,12 @@ func (h *Handlers) Register(e *echo.Echo) {
 		},
 	}))
 	e.Use(h.securityHeaders)
-	e.Use(middleware.BodyLimit("1M"))
+	// The webhook reads its body itself, up to its own 1 MiB, so that a refusal for
+	// size is answered in its JSON and counted on the Confluence screen.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit:   "1M",
+		Skipper: func(c echo.Context) bool { return c.Path() == WebhookPath },
+	}))
 
 	// Probes and assets need neither a session nor a language.
 	root := routes{e: e}
@@ -45,6 +50,12 @@ func (h *Handlers) Register(e *echo.Echo) {
 	root.get("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(http.FS(static.FS())))))
 	// Browsers ask for /favicon.ico on every page whatever <link rel=icon> says.
 	root.get("/favicon.ico", echo.WrapHandler(favicon(http.FS(static.FS()))))
+	// Confluence's webhook is a machine endpoint: no session and no CSRF token (it
+	// could send neither); the HMAC signature authenticates it. It is the only POST
+	// outside the session and CSRF chain below.
+	if h.Inbox != nil {
+		root.post(WebhookPath, h.confluenceWebhook)
+	}
 
 	// The sign-in page and the language form work signed out, so the session
 	// (and its CSRF token) is there for everybody. The viewer and their
@@ -71,6 +82,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.get("/confluence", h.confluenceForm)
 	admin.post("/confluence", h.saveConfluence)
 	admin.post("/confluence/test", h.testConfluence)
+	admin.post("/confluence/webhook/secret", h.regenerateWebhookSecret)
 	admin.post("/confluence/directory/sync", h.startDirectorySync)
 	admin.get("/confluence/directory/runs", h.recentDirectoryRuns)
 	admin.get("/confluence/directory/runs/:id", h.directoryRun)

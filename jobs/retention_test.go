@@ -11,11 +11,17 @@ import (
 	"github.com/dingfluence/dingfluence/models/modelstest"
 )
 
-// sweeper records each retention call on a channel.
-type sweeper struct{ calls chan time.Time }
+// sweeper records each retention call on a channel: the sessions' now and the webhook
+// counters' cutoff.
+type sweeper struct{ calls, cutoffs chan time.Time }
 
 func (s sweeper) DeleteExpiredSessions(_ context.Context, now time.Time) (int64, error) {
 	s.calls <- now
+	return 0, nil
+}
+
+func (s sweeper) DeleteWebhookCountsBefore(_ context.Context, cutoff time.Time) (int64, error) {
+	s.cutoffs <- cutoff
 	return 0, nil
 }
 
@@ -24,7 +30,7 @@ func TestRetentionRemovesExpiredSessionsPeriodically(t *testing.T) {
 		const every = 30 * time.Minute
 		clock := clockwork.NewFakeClockAt(startTime())
 		rec := newRecorder(msgLockReleased)
-		sw := sweeper{calls: make(chan time.Time, 10)}
+		sw := sweeper{calls: make(chan time.Time, 10), cutoffs: make(chan time.Time, 10)}
 		s, err := New(locks(db), Options{Logger: rec.logger(), Clock: clock})
 		if err != nil {
 			t.Fatal(err)
@@ -47,6 +53,9 @@ func TestRetentionRemovesExpiredSessionsPeriodically(t *testing.T) {
 			case got := <-sw.calls:
 				if want := first.Add(time.Duration(i) * every); !got.Equal(want) {
 					t.Errorf("sweep %d removed sessions expired before %v, want %v", i+1, got, want)
+				}
+				if cut := <-sw.cutoffs; !cut.Equal(got.Add(-WebhookCountsKept)) {
+					t.Errorf("sweep %d removed webhook counters before %v, want a week before %v", i+1, cut, got)
 				}
 			default:
 				rec.fatalf(t, "tick %d released the lock without sweeping", i+1)

@@ -45,12 +45,14 @@ const (
 	// ActionTestMessage is a Send test message to a person's own DingTalk account; Details
 	// says how it went.
 	ActionTestMessage AuditAction = "dingtalk.test_message"
+	// ActionWebhookSecret is a new Confluence webhook secret generated; never its value.
+	ActionWebhookSecret AuditAction = "confluence.webhook_secret"
 )
 
 // AuditActions lists every action, in the order the audit log's filter offers them.
 func AuditActions() []AuditAction {
 	return []AuditAction{ActionSignIn, ActionSignInFailed, ActionSettingsUpdate, ActionSettingsTest, ActionSyncStart,
-		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart, ActionTestMessage}
+		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart, ActionTestMessage, ActionWebhookSecret}
 }
 
 // Known reports whether a is one of AuditActions.

@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // EventStatus is where an accepted Confluence event stands. Its life:
@@ -162,7 +164,18 @@ func (s *Store) InsertEvent(ctx context.Context, e *Event) error {
 	if e.DueAt.IsZero() {
 		e.DueAt = e.ReceivedAt
 	}
-	return dbError("insert event", s.db.WithContext(ctx).Create(e).Error)
+	// One INSERT is atomic by itself: GORM's default BEGIN/COMMIT around it would only
+	// add two round trips to the webhook's answer. The statement is the same every time,
+	// so it is prepared once per connection rather than parsed on every webhook.
+	db := s.db.WithContext(ctx).Session(&gorm.Session{SkipDefaultTransaction: true, PrepareStmt: true})
+	if s.inserts != nil && !s.inTx {
+		// SQLite has one writer at a time. Concurrent webhooks racing for its lock
+		// wait in its busy handler, which sleeps in steps of up to 100 ms; queued
+		// here, each insert takes the lock the moment the previous one lets go.
+		s.inserts.Lock()
+		defer s.inserts.Unlock()
+	}
+	return dbError("insert event", db.Create(e).Error)
 }
 
 // EventByID returns one event, or ErrNotFound.

@@ -2,12 +2,16 @@ package settings
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/jonboulle/clockwork"
 	"golang.org/x/oauth2"
 
 	"github.com/dingfluence/dingfluence/confluence"
@@ -96,6 +100,8 @@ type ConfluenceStore interface {
 	LoadConfluenceSettings(ctx context.Context) (models.ConfluenceSettings, error)
 	SaveConfluenceSettings(ctx context.Context, set models.ConfluenceSettings, actor string) error
 	Audit(ctx context.Context, e models.AuditEntry) error
+	LoadWebhookSecret(ctx context.Context) (models.WebhookSecret, error)
+	SetWebhookSecret(ctx context.Context, secret string, now time.Time, actor string) error
 }
 
 // ConfluenceClientOptions are the parts of a Confluence client that do not come from
@@ -111,16 +117,21 @@ type Confluence struct {
 	// app's public base URL + /login/confluence/callback.
 	redirectURL string
 	logger      *slog.Logger
+	// clock dates a generated webhook secret.
+	clock clockwork.Clock
 
 	mu    sync.Mutex
 	built models.ConfluenceSettings // the settings the cached clients came from
 	base  *confluence.Client        // anonymous
+	// secret is the webhook secret as read at secretReadAt (nil: not read yet).
+	secret       models.WebhookSecret
+	secretReadAt *time.Time
 }
 
 // NewConfluence builds the Confluence settings service. redirectURL is the OAuth 2.0
 // redirect URL shown to admins and sent to Confluence; options may be nil.
 func NewConfluence(store ConfluenceStore, options ConfluenceClientOptions, redirectURL string, logger *slog.Logger) *Confluence {
-	return &Confluence{store: store, options: options, redirectURL: redirectURL, logger: logger}
+	return &Confluence{store: store, options: options, redirectURL: redirectURL, logger: logger, clock: clockwork.NewRealClock()}
 }
 
 // RedirectURL is the OAuth 2.0 redirect URL to paste into Confluence's application link.
@@ -231,4 +242,69 @@ func (s *Confluence) SignIn(ctx context.Context) (SignIn, error) {
 		}
 	}
 	return in, nil
+}
+
+// webhookSecretBytes is how much randomness a webhook secret carries: 256 bits, as the
+// HMAC-SHA256 key it becomes.
+const webhookSecretBytes = 32
+
+// RegenerateWebhookSecret generates a new webhook secret (32 random bytes, URL-safe
+// base64: 43 characters, within Confluence's 255) and stores it sealed on behalf of
+// actor, audited without its value. The old secret stops verifying at once. The secret
+// is returned to be shown this once; it is never shown again.
+func (s *Confluence) RegenerateWebhookSecret(ctx context.Context, actor string) (string, error) {
+	raw := make([]byte, webhookSecretBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate webhook secret: %w", err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw)
+	now := s.clock.Now()
+	if err := s.store.SetWebhookSecret(ctx, secret, now, actor); err != nil {
+		return "", fmt.Errorf("generate webhook secret: %w", err)
+	}
+	// This instance verifies with the new secret from now on; others within
+	// webhookSecretTTL.
+	setAt := now.UTC().Truncate(time.Millisecond)
+	s.mu.Lock()
+	s.secret, s.secretReadAt = models.WebhookSecret{Secret: secret, SetAt: &setAt}, &now
+	s.mu.Unlock()
+	s.logger.InfoContext(ctx, "confluence webhook secret generated", slog.String("actor", actor))
+	return secret, nil
+}
+
+// webhookSecretTTL is how long an instance trusts the webhook secret it last read. A
+// secret regenerated on this instance replaces it at once; one regenerated on another
+// instance is read within this time (at once when a request signed with it arrives, see
+// FreshWebhookSecret), so the old one keeps verifying for at most this long there.
+// Without it every webhook costs one more database round trip.
+const webhookSecretTTL = time.Second
+
+// WebhookSecret returns the current webhook secret, read from the database at most once
+// per webhookSecretTTL. An unreadable secret (the key changed) comes back without its
+// value, with an error matching models.ErrSecretUnreadable.
+func (s *Confluence) WebhookSecret(ctx context.Context) (models.WebhookSecret, error) {
+	s.mu.Lock()
+	if s.secretReadAt != nil && s.clock.Since(*s.secretReadAt) < webhookSecretTTL {
+		secret := s.secret
+		s.mu.Unlock()
+		return secret, nil
+	}
+	s.mu.Unlock()
+	return s.FreshWebhookSecret(ctx)
+}
+
+// FreshWebhookSecret reads the webhook secret from the database, bypassing the cache:
+// the inbox asks for it when a signature does not match the cached one, since another
+// instance may just have regenerated it.
+func (s *Confluence) FreshWebhookSecret(ctx context.Context) (models.WebhookSecret, error) {
+	readAt := s.clock.Now()
+	secret, err := s.store.LoadWebhookSecret(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.secretReadAt = nil
+		return secret, err
+	}
+	s.secret, s.secretReadAt = secret, &readAt
+	return secret, nil
 }

@@ -221,4 +221,15 @@
   } else {
     syncMethodFields();
   }
+
+  // A form with data-confirm asks first (Regenerate of the webhook secret: the old
+  // secret stops working at once). Without JavaScript the warning beside the button
+  // says the same.
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    var question = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      evt.preventDefault();
+    }
+  });
 })();

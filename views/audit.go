@@ -69,6 +69,8 @@ var auditPatterns = []auditPattern{
 	{regexp.MustCompile(`^group (.+) \(run (\d+)\)$`), "audit.detail.directorySync", func(_ context.Context, m []string) map[string]any {
 		return map[string]any{"Group": m[1], "Run": m[2]}
 	}},
+	{regexp.MustCompile(`^webhook secret generated$`), "audit.detail.webhookSecretGenerated", noData},
+	{regexp.MustCompile(`^webhook secret replaced$`), "audit.detail.webhookSecretReplaced", noData},
 	{regexp.MustCompile(`^succeeded$`), "audit.detail.succeeded", noData},
 	{regexp.MustCompile(`^succeeded: administrator, can list group members$`), "audit.detail.confluenceSucceeded", noData},
 	{regexp.MustCompile(`^not run: ([\w.]+)$`), "audit.detail.notRun", func(ctx context.Context, m []string) map[string]any {

@@ -27,6 +27,7 @@ import (
 	"github.com/dingfluence/dingfluence/locale"
 	"github.com/dingfluence/dingfluence/matching"
 	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/notify"
 	"github.com/dingfluence/dingfluence/orgsync"
 	"github.com/dingfluence/dingfluence/profile"
 	"github.com/dingfluence/dingfluence/secretbox"
@@ -165,6 +166,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	// Continuous workers (the notification dispatcher) are added here with workers.Go.
 	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
 
+	// The webhook inbox: one insert per accepted event; the workers do the rest.
+	inbox := notify.NewInbox(store, confluenceSettings, notify.InboxOptions{Clock: clock, Logger: logger, Metrics: registry})
+
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -188,6 +192,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		MetricsToken:     cfg.MetricsToken,
 		Profile:          profileService,
 		Identities:       store,
+		Inbox:            inbox,
+		WebhookURL:       strings.TrimRight(cfg.BaseURL, "/") + handlers.WebhookPath,
 	}).Register(e)
 	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger}, nil
 }
