@@ -165,4 +165,3 @@ func TestInstancesShareWork(t *testing.T) {
 		t.Logf("fan-outs by instance: %v", by)
 	})
 }
-

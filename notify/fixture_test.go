@@ -49,7 +49,9 @@ func (s *settingsStub) update(fn func(*models.Settings)) {
 // client's own retries, so every injected fault reaches the pipeline.
 type clientSource struct{ client *confluence.Client }
 
-func (c clientSource) ServiceClient(context.Context) (*confluence.Client, error) { return c.client, nil }
+func (c clientSource) ServiceClient(context.Context) (*confluence.Client, error) {
+	return c.client, nil
+}
 
 type fixture struct {
 	t        *testing.T
