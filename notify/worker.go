@@ -212,3 +212,19 @@ func finish(ctx context.Context, o Options, ev models.Event, err error) error {
 	}
 	return err
 }
+
+// Nudge wakes a worker's Run before its next poll (Options.Nudge), e.g. right after the
+// webhook stored an event in this process. Poke never blocks: one pending wake-up is
+// enough.
+type Nudge chan struct{}
+
+// NewNudge returns a Nudge holding at most one wake-up.
+func NewNudge() Nudge { return make(Nudge, 1) }
+
+// Poke wakes the worker unless a wake-up is already pending.
+func (n Nudge) Poke() {
+	select {
+	case n <- struct{}{}:
+	default:
+	}
+}
