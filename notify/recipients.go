@@ -86,7 +86,7 @@ type viewCheck struct {
 func newViewCheck(ctx context.Context, client *confluence.Client, ct confluence.Content) *viewCheck {
 	v := &viewCheck{client: client, ct: ct, groupsOf: map[string][]string{}, groupErrs: map[string]error{}}
 	v.restrictions, v.restrErr = client.ViewRestrictions(ctx, ct)
-	if ct.Space.Key == "" {
+	if v.restrErr != nil || ct.Space.Key == "" {
 		return v
 	}
 	sp, err := client.SpaceViewPermission(ctx, ct.Space.Key)
@@ -168,6 +168,9 @@ func (v *viewCheck) loadGroups(ctx context.Context, keys []string) {
 			}
 			return nil
 		})
+		if confluence.IsNotFound(err) {
+			continue // a restriction may name a group deleted since: nobody is in it
+		}
 		if err != nil {
 			for _, k := range need {
 				v.groupErrs[k] = fmt.Errorf("members of group %s: %w", g, err)
