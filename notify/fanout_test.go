@@ -370,3 +370,38 @@ func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
 	}
 	return true
 }
+
+// TestFanOutGroupListing: with many watchers whose view right hangs on a group, the
+// members of the groups concerned are listed once instead of asking per user, and the
+// decision is the same: members notified, the others not.
+func TestFanOutGroupListing(t *testing.T) {
+	eachDB(t, func(t *testing.T, f *fixture) {
+		const n = 150
+		people := make([]person, n)
+		var architects, watchers []string
+		for i := range people {
+			people[i] = person{name: fmt.Sprintf("w%03d", i)}
+			if i%2 == 0 {
+				architects = append(architects, people[i].name)
+			}
+		}
+		keys := f.addPeople(append(people, person{name: "editor"})...)
+		for _, p := range people {
+			watchers = append(watchers, keys[p.name])
+		}
+		f.cf.AddToGroup("architects", append(architects, serviceAccount)...)
+		id := f.page("Blueprint")
+		f.cf.Restrict(id, nil, []string{"architects"})
+		f.cf.WatchPageKeys(id, watchers...)
+		e := f.notifyOnce(id, "editor")
+		if got, want := sentTo(f.deliveries(e.ID)), dt(architects...); !slices.Equal(got, want) {
+			t.Errorf("sent to %d userids; want the %d architects", len(got), len(want))
+		}
+		if e.DroppedNoView != n-len(architects) || e.DroppedUndecided != 0 {
+			t.Errorf("no view %d, undecided %d; want %d and 0", e.DroppedNoView, e.DroppedUndecided, n-len(architects))
+		}
+		if memberof := len(f.cf.RequestsTo("/rest/api/user/memberof")); memberof != 0 || e.ConfluenceCalls > 12 {
+			t.Errorf("%d memberof calls, %d Confluence calls in all; want the groups listed instead", memberof, e.ConfluenceCalls)
+		}
+	})
+}
