@@ -114,7 +114,10 @@ func (f *FanOut) fanOut(ctx context.Context, set models.Settings, ev models.Even
 		DedupeKey: DedupeKey(ct.ID, ct.Version.Number), Now: f.opts.Clock.Now(),
 	}
 	notice := Notice{
-		Created: ev.EventName == string(confluence.EventPageCreated) || ev.EventName == string(confluence.EventBlogCreated),
+		// Created also when coalesced edits reach back to the first version: whoever
+		// reads it has not been told of the page yet.
+		Created: ev.EventName == string(confluence.EventPageCreated) || ev.EventName == string(confluence.EventBlogCreated) ||
+			ct.Version.Number <= max(ev.EditCount, 1),
 		Blog:    ct.Type == confluence.ContentBlogPost || ev.ContentType == string(confluence.ContentBlogPost),
 		Title:   d.Title, SpaceKey: d.SpaceKey, SpaceName: d.SpaceName, Version: d.Version,
 		VersionMessage: d.VersionMessage, ActorName: d.ActorName, Edits: max(ev.EditCount, 1),
