@@ -118,8 +118,8 @@ func (f *FanOut) fanOut(ctx context.Context, set models.Settings, ev models.Even
 		// reads it has not been told of the page yet.
 		Created: ev.EventName == string(confluence.EventPageCreated) || ev.EventName == string(confluence.EventBlogCreated) ||
 			ct.Version.Number <= max(ev.EditCount, 1),
-		Blog:    ct.Type == confluence.ContentBlogPost || ev.ContentType == string(confluence.ContentBlogPost),
-		Title:   d.Title, SpaceKey: d.SpaceKey, SpaceName: d.SpaceName, Version: d.Version,
+		Blog:  ct.Type == confluence.ContentBlogPost || ev.ContentType == string(confluence.ContentBlogPost),
+		Title: d.Title, SpaceKey: d.SpaceKey, SpaceName: d.SpaceName, Version: d.Version,
 		VersionMessage: d.VersionMessage, ActorName: d.ActorName, Edits: max(ev.EditCount, 1),
 		WebURL: d.WebURL, DiffURL: d.DiffURL,
 	}
