@@ -405,3 +405,30 @@ func TestFanOutGroupListing(t *testing.T) {
 		}
 	})
 }
+
+// TestFanOutNoticeOfNewBlogPost: the message is composed from a Notice saying what
+// happened (created, a blog post) and naming the latest version.
+func TestFanOutNoticeOfNewBlogPost(t *testing.T) {
+	eachDB(t, func(t *testing.T, f *fixture) {
+		keys := f.addPeople(person{name: "editor"}, person{name: "reader"})
+		f.settings.update(func(s *models.Settings) { s.CoalesceMinutes = 0 })
+		id := f.cf.AddContent(confluencetest.NewContent{Type: "blogpost", Space: f.space, Title: "Hello", Author: "editor"})
+		f.cf.WatchPage(id, "reader")
+		ev := f.eventFor(id, "blog_created", keys["editor"], "")
+		f.enrich()
+		f.fanOut()
+		e := f.event(ev)
+		ds := f.deliveries(ev)
+		if e.Status != models.EventNotified || len(ds) != 1 {
+			t.Fatalf("event %s with %d deliveries; want notified once", e.Status, len(ds))
+		}
+		msg, err := notify.ComposeMessage(f.bundle.Localizer("en"), notify.Notice{Created: true, Blog: true, Title: "Hello",
+			SpaceKey: "ENG", SpaceName: "Engineering", Version: 1, ActorName: "Name editor", Edits: 1, WebURL: e.WebURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw, _ := msg.Encode(); ds[0].Message != string(raw) || e.DiffURL != "" || !strings.Contains(e.WebURL, "/blog/") {
+			t.Errorf("message %s, diff %q, url %q; want the created blog post's card (%s), no diff", ds[0].Message, e.DiffURL, e.WebURL, raw)
+		}
+	})
+}
