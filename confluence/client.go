@@ -256,6 +256,7 @@ func (c *Client) do(ctx context.Context, api, method, path string, query url.Val
 	req.Header.Set("X-Atlassian-Token", "no-check")
 	c.cred.apply(req.Header)
 
+	countCall(ctx)
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {

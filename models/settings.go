@@ -49,14 +49,21 @@ type Settings struct {
 	// UserListURL pages through a department's user details, 100 a call.
 	UserListURL string `gorm:"column:user_list_url"`
 	// SyncIntervalMinutes is the period of the scheduled full org sync; 0 turns it off.
-	SyncIntervalMinutes int            `gorm:"column:sync_interval_minutes"`
-	MatchingMethod      MatchingMethod `gorm:"column:matching_method"`
-	Enabled             bool           `gorm:"column:enabled"`
-	UpdatedAt           time.Time      `gorm:"column:updated_at"`
+	SyncIntervalMinutes int `gorm:"column:sync_interval_minutes"`
+	// CoalesceMinutes is the coalescing window: publishes of one page within it become
+	// one notification, sent when it closes. 0 sends each publish at once.
+	CoalesceMinutes int            `gorm:"column:coalesce_minutes"`
+	MatchingMethod  MatchingMethod `gorm:"column:matching_method"`
+	Enabled         bool           `gorm:"column:enabled"`
+	UpdatedAt       time.Time      `gorm:"column:updated_at"`
 }
 
 // TableName implements gorm's tabler.
 func (Settings) TableName() string { return "settings" }
+
+// DefaultCoalesceMinutes is the coalescing window until an admin sets one: ten minutes,
+// as Confluence batches its own e-mails.
+const DefaultCoalesceMinutes = 10
 
 // DefaultSettings returns the configuration used until an admin saves one: DingTalk's
 // public API endpoints, e-mail matching, notifications off.
@@ -73,6 +80,7 @@ func DefaultSettings() Settings {
 		UserListURL:          "https://oapi.dingtalk.com/topapi/v2/user/list",
 		MatchingMethod:       MatchEmail,
 		SyncIntervalMinutes:  60,
+		CoalesceMinutes:      DefaultCoalesceMinutes,
 	}
 }
 
@@ -165,6 +173,7 @@ func settingsChanges(old, set Settings, secretChanged bool) string {
 	add("userByMobileUrl", old.UserByMobileURL != set.UserByMobileURL)
 	add("userListUrl", old.UserListURL != set.UserListURL)
 	add("syncIntervalMinutes", old.SyncIntervalMinutes != set.SyncIntervalMinutes)
+	add("coalesceMinutes", old.CoalesceMinutes != set.CoalesceMinutes)
 	add("matchingMethod", old.MatchingMethod != set.MatchingMethod)
 	add("enabled", old.Enabled != set.Enabled)
 	if len(changed) == 0 {

@@ -34,6 +34,8 @@ type Input struct {
 	MatchingMethod       models.MatchingMethod
 	Enabled              bool
 	SyncIntervalMinutes  int
+	// CoalesceMinutes is the coalescing window of page notifications; 0 turns it off.
+	CoalesceMinutes int
 }
 
 // settings is the row in describes; an empty AppSecret keeps the stored one.
@@ -53,6 +55,7 @@ func (in Input) settings() models.Settings {
 		MatchingMethod:       in.MatchingMethod,
 		Enabled:              in.Enabled,
 		SyncIntervalMinutes:  in.SyncIntervalMinutes,
+		CoalesceMinutes:      in.CoalesceMinutes,
 	}
 }
 
@@ -76,6 +79,7 @@ const (
 	FieldMatchingMethod       Field = "matchingMethod"
 	FieldEnabled              Field = "enabled"
 	FieldSyncInterval         Field = "syncIntervalMinutes"
+	FieldCoalesceMinutes      Field = "coalesceMinutes"
 )
 
 // Code says what is wrong with a field's value.
@@ -111,6 +115,10 @@ func (v ValidationError) Error() string {
 // MaxSyncIntervalMinutes caps the scheduled sync period at one week; a
 // directory older than that is no longer a mirror of DingTalk.
 const MaxSyncIntervalMinutes = 7 * 24 * 60
+
+// MaxCoalesceMinutes caps the coalescing window at one day: a notification held longer
+// is news no more.
+const MaxCoalesceMinutes = 24 * 60
 
 // Store is what the service needs from the database.
 type Store interface {
@@ -204,6 +212,9 @@ func Validate(in Input) error {
 	}
 	if in.SyncIntervalMinutes < 0 || in.SyncIntervalMinutes > MaxSyncIntervalMinutes {
 		add(FieldSyncInterval, CodeInvalid)
+	}
+	if in.CoalesceMinutes < 0 || in.CoalesceMinutes > MaxCoalesceMinutes {
+		add(FieldCoalesceMinutes, CodeInvalid)
 	}
 	if len(errs) > 0 {
 		return errs

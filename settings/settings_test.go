@@ -24,7 +24,7 @@ func validInput() Input {
 		SubDepartmentURL: d.SubDepartmentURL, DepartmentDetailURL: d.DepartmentDetailURL,
 		DepartmentUserIDsURL: d.DepartmentUserIDsURL, UserProfileURL: d.UserProfileURL,
 		UserByMobileURL: d.UserByMobileURL, UserListURL: d.UserListURL,
-		MatchingMethod: models.MatchEmail, Enabled: true, SyncIntervalMinutes: 60,
+		MatchingMethod: models.MatchEmail, Enabled: true, SyncIntervalMinutes: 60, CoalesceMinutes: 10,
 	}
 }
 
@@ -47,6 +47,10 @@ func TestValidate(t *testing.T) {
 		{"URL too long", func(in *Input) { in.TokenURL = "https://h/" + strings.Repeat("a", models.SettingsURLMax) }, ValidationError{{FieldTokenURL, CodeTooLong}}},
 		{"mobile is not a global method", func(in *Input) { in.MatchingMethod = models.MatchMobile }, ValidationError{{FieldMatchingMethod, CodeInvalid}}},
 		{"sync interval over a week", func(in *Input) { in.SyncIntervalMinutes = MaxSyncIntervalMinutes + 1 }, ValidationError{{FieldSyncInterval, CodeInvalid}}},
+		{"coalescing off", func(in *Input) { in.CoalesceMinutes = 0 }, nil},
+		{"coalescing a full day", func(in *Input) { in.CoalesceMinutes = MaxCoalesceMinutes }, nil},
+		{"coalescing over a day", func(in *Input) { in.CoalesceMinutes = MaxCoalesceMinutes + 1 }, ValidationError{{FieldCoalesceMinutes, CodeInvalid}}},
+		{"coalescing negative", func(in *Input) { in.CoalesceMinutes = -1 }, ValidationError{{FieldCoalesceMinutes, CodeInvalid}}},
 		{"two fields", func(in *Input) { in.AgentID, in.SyncIntervalMinutes = 0, -1 }, ValidationError{{FieldAgentID, CodeRequired}, {FieldSyncInterval, CodeInvalid}}},
 	}
 	for _, tt := range tests {

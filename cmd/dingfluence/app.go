@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -45,6 +48,9 @@ type App struct {
 	scheduler *jobs.Scheduler
 	workers   *jobs.Workers
 	logger    *slog.Logger
+	// NotifyNudge wakes the enricher at once; the webhook handler pokes it after
+	// storing an event, so a notification does not wait for the next poll.
+	NotifyNudge notify.Nudge
 }
 
 // Background job periods. The org-sync job only checks whether a sync is due, so it
@@ -163,11 +169,21 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	if err != nil {
 		return nil, err
 	}
-	// Continuous workers (the notification dispatcher) are added here with workers.Go.
-	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
-
 	// The webhook inbox: one insert per accepted event; the workers do the rest.
 	inbox := notify.NewInbox(store, confluenceSettings, notify.InboxOptions{Clock: clock, Logger: logger, Metrics: registry})
+
+	// Continuous workers (the notification dispatcher) are added here with workers.Go.
+	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
+	// The page-event pipeline: every instance runs both workers; they share the events
+	// by claiming rows, under an instance id of their own.
+	instance := workerInstance()
+	nudge := notify.NewNudge()
+	enricher := notify.NewEnricher(store, settingsService, confluenceSettings,
+		notify.Options{Instance: instance, Clock: clock, Logger: logger, Nudge: nudge})
+	fanOut := notify.NewFanOut(store, settingsService, confluenceSettings, bundle,
+		notify.Options{Instance: instance, Clock: clock, Logger: logger})
+	workers.Go("notify-enrich", enricher.Run)
+	workers.Go("notify-fanout", fanOut.Run)
 
 	e := echo.New()
 	e.HideBanner = true
@@ -195,7 +211,23 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Inbox:            inbox,
 		WebhookURL:       strings.TrimRight(cfg.BaseURL, "/") + handlers.WebhookPath,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger}, nil
+	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger, NotifyNudge: nudge}, nil
+}
+
+// workerInstance names this process in the rows its workers claim: host, process id and
+// a random suffix, so two processes on one host (or a restart reusing a pid) differ.
+func workerInstance() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "dingfluence"
+	}
+	suffix := make([]byte, 3)
+	_, _ = rand.Read(suffix)
+	id := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(suffix))
+	if len(id) > 64 { // events.claimed_by is 64 characters
+		id = id[len(id)-64:]
+	}
+	return id
 }
 
 // clientIPExtractor says where a request's client address comes from. With

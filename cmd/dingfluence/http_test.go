@@ -229,6 +229,7 @@ func validSettingsForm(base string) url.Values {
 		"userByMobileUrl":     {base + "/topapi/v2/user/getbymobile"},
 		"userListUrl":         {base + "/topapi/v2/user/list"},
 		"syncIntervalMinutes": {"60"},
+		"coalesceMinutes":     {"10"},
 		"matchingMethod":      {"email"},
 		"enabled":             {"yes"},
 	}

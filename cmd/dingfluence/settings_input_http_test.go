@@ -32,6 +32,7 @@ func TestSettingsFormRefusesOverlongAndInvalidText(t *testing.T) {
 		{"appSecret", "se\xffcret", "not valid UTF-8", false},
 		{"agentId", strings.Repeat("9", 100_000), "positive whole number", true},
 		{"syncIntervalMinutes", strings.Repeat("1", 100_000), "whole number of minutes", true},
+		{"coalesceMinutes", strings.Repeat("1", 100_000), "whole number of minutes", true},
 	}
 	for _, f := range []string{"tokenUrl", "sendMessageUrl", "subDepartmentUrl", "departmentDetailUrl", "departmentUsersUrl", "userProfileUrl", "userByMobileUrl", "userListUrl"} {
 		tests = append(tests,

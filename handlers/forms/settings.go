@@ -32,6 +32,7 @@ type Settings struct {
 	MatchingMethod      string `form:"matchingMethod"`
 	Enabled             string `form:"enabled"`
 	SyncIntervalMinutes string `form:"syncIntervalMinutes"`
+	CoalesceMinutes     string `form:"coalesceMinutes"`
 }
 
 // SettingsFrom fills the form from stored settings. The secret is never put
@@ -50,6 +51,7 @@ func SettingsFrom(s models.Settings) Settings {
 		MatchingMethod:      string(s.MatchingMethod),
 		Enabled:             "no",
 		SyncIntervalMinutes: strconv.Itoa(s.SyncIntervalMinutes),
+		CoalesceMinutes:     strconv.Itoa(s.CoalesceMinutes),
 	}
 	if s.AgentID != 0 {
 		f.AgentID = strconv.FormatInt(s.AgentID, 10)
@@ -90,6 +92,11 @@ func (f Settings) Validate() (settings.Input, Errors) {
 		errs[string(settings.FieldSyncInterval)] = "settings.error.syncInterval"
 	} else {
 		in.SyncIntervalMinutes = n
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(f.CoalesceMinutes)); err != nil {
+		errs[string(settings.FieldCoalesceMinutes)] = "settings.error.coalesceMinutes"
+	} else {
+		in.CoalesceMinutes = n
 	}
 	switch f.Enabled {
 	case "yes":
@@ -148,6 +155,8 @@ func settingsMessage(e settings.FieldError) string {
 		return "settings.error.matchingMethod"
 	case settings.FieldSyncInterval:
 		return "settings.error.syncInterval"
+	case settings.FieldCoalesceMinutes:
+		return "settings.error.coalesceMinutes"
 	case settings.FieldEnabled:
 		return "settings.error.enabled"
 	}

@@ -36,6 +36,12 @@ func TestValidate(t *testing.T) {
 		{"sync interval negative", func(f *Settings) { f.SyncIntervalMinutes = "-1" }, "syncIntervalMinutes", "settings.error.syncInterval"},
 		{"sync interval over a week", func(f *Settings) { f.SyncIntervalMinutes = "10081" }, "syncIntervalMinutes", "settings.error.syncInterval"},
 		{"sync interval not a number", func(f *Settings) { f.SyncIntervalMinutes = "hourly" }, "syncIntervalMinutes", "settings.error.syncInterval"},
+		{"coalescing off", func(f *Settings) { f.CoalesceMinutes = "0" }, "", ""},
+		{"coalescing a day", func(f *Settings) { f.CoalesceMinutes = " 1440 " }, "", ""},
+		{"coalescing over a day", func(f *Settings) { f.CoalesceMinutes = "1441" }, "coalesceMinutes", "settings.error.coalesceMinutes"},
+		{"coalescing negative", func(f *Settings) { f.CoalesceMinutes = "-1" }, "coalesceMinutes", "settings.error.coalesceMinutes"},
+		{"coalescing not a whole number", func(f *Settings) { f.CoalesceMinutes = "2.5" }, "coalesceMinutes", "settings.error.coalesceMinutes"},
+		{"coalescing empty", func(f *Settings) { f.CoalesceMinutes = "" }, "coalesceMinutes", "settings.error.coalesceMinutes"},
 		{"enabled neither yes nor no", func(f *Settings) { f.Enabled = "" }, "enabled", "settings.error.enabled"},
 	}
 	for _, tt := range tests {
@@ -106,6 +112,8 @@ func TestValidateLengthAndEncoding(t *testing.T) {
 		{"enabled invalid UTF-8", "enabled", "settings.error.enabled", func(f *Settings) { f.Enabled = "yes\xff" }},
 		{"syncIntervalMinutes too long", "syncIntervalMinutes", "settings.error.syncInterval", func(f *Settings) { f.SyncIntervalMinutes = strings.Repeat("1", 100_000) }},
 		{"syncIntervalMinutes invalid UTF-8", "syncIntervalMinutes", "settings.error.syncInterval", func(f *Settings) { f.SyncIntervalMinutes = "6\xff" }},
+		{"coalesceMinutes too long", "coalesceMinutes", "settings.error.coalesceMinutes", func(f *Settings) { f.CoalesceMinutes = strings.Repeat("1", 100_000) }},
+		{"coalesceMinutes invalid UTF-8", "coalesceMinutes", "settings.error.coalesceMinutes", func(f *Settings) { f.CoalesceMinutes = "6\xff" }},
 	}
 	for _, u := range setters {
 		tests = append(tests,
