@@ -27,6 +27,7 @@ import (
 	"github.com/dingfluence/dingfluence/locale"
 	"github.com/dingfluence/dingfluence/matching"
 	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/notify"
 	"github.com/dingfluence/dingfluence/orgsync"
 	"github.com/dingfluence/dingfluence/profile"
 	"github.com/dingfluence/dingfluence/secretbox"
@@ -156,6 +157,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	}
 	// Continuous workers (the notification dispatcher) are added here with workers.Go.
 	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
+	dispatcher := notify.NewDispatcher(store, settingsService, notify.DispatcherOptions{Clock: clock, Logger: logger})
+	workers.Go("dispatch", dispatcher.Run)
 
 	bundle, err := locale.NewBundle()
 	if err != nil {
