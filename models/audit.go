@@ -42,12 +42,15 @@ const (
 	ActionConfluenceTest AuditAction = "confluence.test"
 	// ActionDirectorySyncStart is a Confluence user directory sync started by a person.
 	ActionDirectorySyncStart AuditAction = "directory.sync_start"
+	// ActionDeliveryRetry is a dead or unknown delivery sent back to pending on the
+	// Deliveries screen; Details names it and the state it was in.
+	ActionDeliveryRetry AuditAction = "delivery.retry"
 )
 
 // AuditActions lists every action, in the order the audit log's filter offers them.
 func AuditActions() []AuditAction {
 	return []AuditAction{ActionSignIn, ActionSignInFailed, ActionSettingsUpdate, ActionSettingsTest, ActionSyncStart,
-		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart}
+		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart, ActionDeliveryRetry}
 }
 
 // Known reports whether a is one of AuditActions.
