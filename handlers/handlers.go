@@ -105,6 +105,8 @@ type Deps struct {
 	// Profile serves the Profile → DingTalk tab; Identities the unmatched-users list.
 	Profile    Profile
 	Identities Identities
+	// Deliveries serves the Deliveries screen.
+	Deliveries Deliveries
 }
 
 // Handlers serves every screen of the app.

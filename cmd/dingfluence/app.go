@@ -188,6 +188,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		MetricsToken:     cfg.MetricsToken,
 		Profile:          profileService,
 		Identities:       store,
+		Deliveries:       store,
 	}).Register(e)
 	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger}, nil
 }
