@@ -44,7 +44,9 @@ type App struct {
 	matcher   *matching.Engine
 	scheduler *jobs.Scheduler
 	workers   *jobs.Workers
-	logger    *slog.Logger
+	// dispatcher sends the deliveries; a worker runs it, tests may drive it by hand.
+	dispatcher *notify.Dispatcher
+	logger     *slog.Logger
 }
 
 // Background job periods. The org-sync job only checks whether a sync is due, so it
@@ -190,7 +192,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Identities:       store,
 		Deliveries:       store,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger}, nil
+	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, dispatcher: dispatcher, logger: logger}, nil
 }
 
 // clientIPExtractor says where a request's client address comes from. With
