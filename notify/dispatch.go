@@ -173,11 +173,14 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 			return done, err
 		}
 		for i, del := range batch {
-			if err := d.dispatch(ctx, client, del); err != nil {
+			sent, err := d.dispatch(ctx, client, del)
+			if err != nil {
 				d.release(batch[i:])
 				return done, err
 			}
-			done++
+			if sent {
+				done++
+			}
 		}
 	}
 	return done, nil
@@ -210,22 +213,22 @@ func (d *Dispatcher) release(rest []models.Delivery) {
 	}
 }
 
-// dispatch sends one claimed delivery. It returns an error only when the round must
-// stop (ctx ended while pacing, the database failed before the send); the delivery's
-// own failures are recorded on it.
-func (d *Dispatcher) dispatch(ctx context.Context, client *dingtalk.Client, del models.Delivery) error {
+// dispatch sends one claimed delivery and reports whether it made the send. It returns
+// an error only when the round must stop (ctx ended while pacing, the database failed
+// before the send); the delivery's own failures are recorded on it.
+func (d *Dispatcher) dispatch(ctx context.Context, client *dingtalk.Client, del models.Delivery) (bool, error) {
 	ids := del.UserIDList()
 	if err := d.pace(ctx, len(ids)); err != nil {
-		return err
+		return false, err
 	}
 	now := d.clock.Now()
 	ok, err := d.store.MarkDeliverySending(ctx, del.ID, d.opts.Instance, now, now.Add(d.opts.Lease))
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !ok {
 		d.log.InfoContext(ctx, "delivery no longer ours; not sending it", slog.Uint64("delivery", del.ID))
-		return nil
+		return false, nil
 	}
 	// From here on the send and its record run to the end even when the dispatcher is
 	// stopping: a send cut off now would be one interrupted mid-send. The client's
@@ -251,7 +254,7 @@ func (d *Dispatcher) dispatch(ctx context.Context, client *dingtalk.Client, del 
 	default:
 		log.WarnContext(ctx, "delivery not sent")
 	}
-	return nil
+	return true, nil
 }
 
 // pace waits until n more recipients fit in DingTalk's per-minute cap, on the
