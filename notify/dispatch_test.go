@@ -621,3 +621,31 @@ func TestDispatcherRunPollsUntilStopped(t *testing.T) {
 		t.Fatal("Run did not stop with its context")
 	}
 }
+
+// With the client's own limit as in production (18 calls/s, under DingTalk's 20), the
+// dispatcher never provokes a 90018: every delivery goes in one attempt, the last one
+// 59/18 s after the first.
+func TestDispatchStaysUnderTheCallRate(t *testing.T) {
+	r := newRig(t, modelstest.SQLite(t), dingtalktest.Options{QPS: 20}, func(c *dingtalk.Config) { c.QPS = 0 })
+	ds := r.addDeliveries(60, 1)
+	d := r.dispatcher(notify.DispatcherOptions{})
+	start := r.clock.Now()
+	const step = time.Millisecond
+	drive(t, r.clock, step, func() {
+		if _, err := d.RunOnce(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	if calls := r.srv.Calls("asyncsend_v2"); calls != 60 || len(r.srv.Sent()) != 60 {
+		t.Fatalf("%d send calls, %d taken; want 60 and 60 (none throttled)", calls, len(r.srv.Sent()))
+	}
+	for _, del := range ds {
+		if got := r.delivery(del.ID); got.Status != models.DeliverySent || got.Attempts != 1 {
+			t.Errorf("delivery %d = %s after %d attempts; want sent at the first", del.ID, got.Status, got.Attempts)
+		}
+	}
+	last := r.srv.Sent()[59].At.Sub(start)
+	if least := 59 * time.Second / dingtalk.DefaultQPS; last < least || last > least+60*step {
+		t.Errorf("the last send went %v after the first; want %v at %d calls/s", last, least, dingtalk.DefaultQPS)
+	}
+}
