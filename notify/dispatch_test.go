@@ -649,3 +649,36 @@ func TestDispatchStaysUnderTheCallRate(t *testing.T) {
 		t.Errorf("the last send went %v after the first; want %v at %d calls/s", last, least, dingtalk.DefaultQPS)
 	}
 }
+
+// When DingTalk is busy (-1) for a share of the calls, every delivery still ends sent,
+// exactly once, the unlucky ones after a backoff.
+func TestDispatchThroughFlakyDingTalk(t *testing.T) {
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		r := newRig(t, db, dingtalktest.Options{}, nil)
+		r.srv.FailTransiently("asyncsend_v2", 0.4, 9)
+		ds := r.addDeliveries(30, 1)
+		d := r.dispatcher(notify.DispatcherOptions{MaxAttempts: 30})
+		runOnce(t, d)
+		if n := len(r.srv.Sent()); n == 0 || n == 30 {
+			t.Fatalf("first round took %d of 30; want some, not all (a share of the calls fails)", n)
+		}
+		retried := 0
+		for range 30 {
+			r.clock.Advance(notify.DefaultRetryMax)
+			runOnce(t, d)
+		}
+		for _, del := range ds {
+			got := r.delivery(del.ID)
+			if got.Status != models.DeliverySent {
+				t.Errorf("delivery %d = %s (errcode %q)", del.ID, got.Status, got.ErrCode)
+			}
+			if got.Attempts > 1 {
+				retried++
+			}
+		}
+		got := sentTo(r.srv)
+		if len(got) != 30 || len(r.srv.Sent()) != 30 || retried == 0 {
+			t.Fatalf("DingTalk took %d sends to %d userids, %d deliveries needed more than one attempt; want 30, 30, some", len(r.srv.Sent()), len(got), retried)
+		}
+	})
+}
