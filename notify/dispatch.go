@@ -17,6 +17,7 @@ import (
 
 	"github.com/dingfluence/dingfluence/dingtalk"
 	"github.com/dingfluence/dingfluence/models"
+	"github.com/dingfluence/dingfluence/settings"
 )
 
 // Defaults for zero DispatcherOptions fields.
@@ -135,9 +136,20 @@ func NewDispatcher(store DispatchStore, set DingTalkSettings, opts DispatcherOpt
 // Run dispatches until ctx ends, looking for due deliveries every Poll. A failed round
 // (database or settings unavailable) is logged and tried again at the next poll.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	// The same failure every poll (the database down, the secret unreadable) is logged
+	// once, not every two seconds, and again when it changes.
+	var last string
 	for {
-		if _, err := d.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			d.log.WarnContext(ctx, "dispatch round failed; trying again", slog.Any("error", err))
+		_, err := d.RunOnce(ctx)
+		switch {
+		case err == nil:
+			if last != "" {
+				d.log.InfoContext(ctx, "dispatching again after failed rounds")
+			}
+			last = ""
+		case ctx.Err() == nil && err.Error() != last:
+			d.log.WarnContext(ctx, "dispatch round failed; trying again at every poll", slog.Any("error", err))
+			last = err.Error()
 		}
 		t := d.clock.NewTimer(d.opts.Poll)
 		select {
@@ -151,8 +163,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // RunOnce puts back deliveries interrupted mid-send, then sends every delivery due now,
 // batch by batch, and returns how many it sent or tried to (each with its outcome
-// recorded). While global Enable? is No nothing is sent and nothing fails: deliveries
-// wait until it is Yes again.
+// recorded). While global Enable? is No (or DingTalk is not configured) nothing is sent
+// and nothing fails: deliveries wait until it is Yes again.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	requeued, dead, err := d.store.RecoverInterruptedDeliveries(ctx, d.clock.Now())
 	if err != nil {
@@ -196,6 +208,11 @@ func (d *Dispatcher) client(ctx context.Context) (*dingtalk.Client, bool, error)
 		return nil, true, nil
 	}
 	client, err := d.settings.Client(ctx)
+	if errors.Is(err, settings.ErrNotConfigured) {
+		// Nothing can be sent before the appKey and appSecret are saved; the
+		// deliveries wait for them as they wait for Enable?.
+		return nil, true, nil
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("dispatch: DingTalk client: %w", err)
 	}

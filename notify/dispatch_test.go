@@ -535,28 +535,34 @@ func TestDispatchHeldWhileDisabled(t *testing.T) {
 	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
 		r := newRig(t, db, dingtalktest.Options{}, nil)
 		del := r.addDeliveries(1, 1)[0]
-		setEnabled := func(on bool) {
+		setEnabled := func(on bool, appKey string) {
 			set, err := r.store.LoadSettings(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
-			set.Enabled = on
+			set.Enabled, set.AppKey = on, appKey
 			if err := r.store.SaveSettings(t.Context(), set, "test"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		setEnabled(false)
 		d := r.dispatcher(notify.DispatcherOptions{})
-		for range 3 {
-			if n := runOnce(t, d); n != 0 {
-				t.Fatalf("a round with Enable? = No did %d", n)
+		for _, c := range []struct {
+			name    string
+			enabled bool
+			appKey  string
+		}{{"Enable? = No", false, r.srv.AppKey()}, {"no appKey saved", true, ""}} {
+			setEnabled(c.enabled, c.appKey)
+			for range 3 {
+				if n := runOnce(t, d); n != 0 {
+					t.Fatalf("a round with %s did %d", c.name, n)
+				}
+				r.clock.Advance(time.Hour)
 			}
-			r.clock.Advance(time.Hour)
 		}
 		if got := r.delivery(del.ID); got.Status != models.DeliveryPending || got.Attempts != 0 || len(r.srv.Sent()) != 0 || r.srv.TotalCalls() != 0 {
 			t.Fatalf("held delivery = %s after %d attempts, %d DingTalk calls; want pending, untouched", got.Status, got.Attempts, r.srv.TotalCalls())
 		}
-		setEnabled(true)
+		setEnabled(true, r.srv.AppKey())
 		if n := runOnce(t, d); n != 1 || r.delivery(del.ID).Status != models.DeliverySent {
 			t.Fatalf("after Enable? = Yes the round did %d, delivery %s; want it sent", n, r.delivery(del.ID).Status)
 		}
