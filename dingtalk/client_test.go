@@ -2,6 +2,7 @@ package dingtalk_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -771,4 +772,32 @@ func mustEncode(t *testing.T, m dingtalk.Message) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// An outbox's stored msg goes out byte for byte; one that is not a JSON object, or too
+// large, is refused before any request.
+func TestSendEncodedWorkNotification(t *testing.T) {
+	srv, c, _ := setup(t, dingtalktest.Options{}, dingtalk.Config{})
+	stored := `{"msgtype":"markdown","markdown":{"title":"页面 <v2> & notes","text":"**改动** a<b"}}`
+	if _, err := c.SendEncodedWorkNotification(t.Context(), []string{"alice"}, json.RawMessage(stored)); err != nil {
+		t.Fatal(err)
+	}
+	if sent := srv.Sent(); len(sent) != 1 || string(sent[0].Msg) != stored {
+		t.Fatalf("server recorded %v, want the stored msg %s as it is", sent, stored)
+	}
+	for _, tc := range []struct {
+		msg  string
+		want error
+	}{
+		{`{"msgtype":`, dingtalk.ErrMalformedMessage},
+		{`["text"]`, dingtalk.ErrMalformedMessage},
+		{`{"msgtype":"text","text":{"content":"` + strings.Repeat("x", 2048) + `"}}`, dingtalk.ErrMessageTooLarge},
+	} {
+		if _, err := c.SendEncodedWorkNotification(t.Context(), []string{"alice"}, json.RawMessage(tc.msg)); !errors.Is(err, tc.want) {
+			t.Errorf("msg %.30s…: error %v, want %v", tc.msg, err, tc.want)
+		}
+	}
+	if len(srv.Sent()) != 1 || srv.Calls("asyncsend_v2") != 1 {
+		t.Errorf("refused messages reached the server: %d sends, %d calls", len(srv.Sent()), srv.Calls("asyncsend_v2"))
+	}
 }

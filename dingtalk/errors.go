@@ -13,6 +13,8 @@ var (
 	ErrTooManyRecipients = errors.New("dingtalk: more than 100 recipients in one send")
 	// ErrMessageTooLarge is returned when the encoded msg exceeds MaxMessageBytes.
 	ErrMessageTooLarge = errors.New("dingtalk: message larger than 2048 bytes")
+	// ErrMalformedMessage is returned when an encoded msg is not a JSON object.
+	ErrMalformedMessage = errors.New("dingtalk: message is not a JSON object")
 	// ErrIPBanned means DingTalk banned our egress IP; calls fail fast until the ban should be over.
 	ErrIPBanned = errors.New("dingtalk: egress IP banned by DingTalk")
 	// ErrInvalidPageSize is returned by ListUsers for a size outside 1..100.

@@ -113,6 +113,8 @@ type Deps struct {
 	// WebhookURL is the webhook address the Confluence screen tells admins to paste
 	// into Confluence: DINGFLUENCE_BASE_URL + WebhookPath.
 	WebhookURL string
+	// Deliveries serves the Deliveries screen.
+	Deliveries Deliveries
 }
 
 // Handlers serves every screen of the app.

@@ -97,6 +97,9 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.get("/dingtalk/syncs/:id", h.syncRun)
 	admin.get("/dingtalk/members", h.members)
 	admin.get("/dingtalk/members/unmatched", h.unmatched)
+	admin.get("/dingtalk/deliveries", h.deliveries)
+	admin.get("/dingtalk/deliveries/:id", h.deliveryEvent)
+	admin.post("/dingtalk/deliveries/:id/retry", h.retryDelivery)
 	// Read-only on purpose: no POST route, so only the user changes their own tab.
 	admin.get("/users/:id/dingtalk", h.adminUserDingTalk)
 	admin.get("/audit", h.auditLog)

@@ -47,12 +47,15 @@ const (
 	ActionTestMessage AuditAction = "dingtalk.test_message"
 	// ActionWebhookSecret is a new Confluence webhook secret generated; never its value.
 	ActionWebhookSecret AuditAction = "confluence.webhook_secret"
+	// ActionDeliveryRetry is a dead or unknown delivery sent back to pending on the
+	// Deliveries screen; Details names it and the state it was in.
+	ActionDeliveryRetry AuditAction = "delivery.retry"
 )
 
 // AuditActions lists every action, in the order the audit log's filter offers them.
 func AuditActions() []AuditAction {
 	return []AuditAction{ActionSignIn, ActionSignInFailed, ActionSettingsUpdate, ActionSettingsTest, ActionSyncStart,
-		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart, ActionTestMessage, ActionWebhookSecret}
+		ActionConfluenceUpdate, ActionConfluenceTest, ActionDirectorySyncStart, ActionTestMessage, ActionWebhookSecret, ActionDeliveryRetry}
 }
 
 // Known reports whether a is one of AuditActions.

@@ -50,6 +50,7 @@ func adminNav() []NavGroup {
 			{Key: "settings", Href: "/admin/dingtalk/settings", Label: "nav.settings", Icon: "aui-iconfont-settings"},
 			{Key: "departments", Href: "/admin/dingtalk/departments", Label: "nav.departments", Icon: "aui-iconfont-people-group"},
 			{Key: "members", Href: "/admin/dingtalk/members", Label: "nav.members", Icon: "aui-iconfont-people"},
+			{Key: "deliveries", Href: DeliveriesPath, Label: "nav.deliveries", Icon: "aui-iconfont-send"},
 		}},
 		{Heading: "nav.system", Items: []NavItem{
 			{Key: "audit", Href: "/admin/audit", Label: "nav.audit", Icon: "aui-iconfont-recent"},

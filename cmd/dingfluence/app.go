@@ -47,10 +47,12 @@ type App struct {
 	matcher   *matching.Engine
 	scheduler *jobs.Scheduler
 	workers   *jobs.Workers
-	logger    *slog.Logger
 	// NotifyNudge wakes the enricher at once; the webhook handler pokes it after
 	// storing an event, so a notification does not wait for the next poll.
 	NotifyNudge notify.Nudge
+	// dispatcher sends the deliveries; a worker runs it, tests may drive it by hand.
+	dispatcher *notify.Dispatcher
+	logger     *slog.Logger
 }
 
 // Background job periods. The org-sync job only checks whether a sync is due, so it
@@ -174,16 +176,18 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 
 	// Continuous workers (the notification dispatcher) are added here with workers.Go.
 	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
-	// The page-event pipeline: every instance runs both workers; they share the events
-	// by claiming rows, under an instance id of their own.
+	// The page-event pipeline: every instance runs these workers; they share the events
+	// and deliveries by claiming rows, under an instance id of their own.
 	instance := workerInstance()
 	nudge := notify.NewNudge()
 	enricher := notify.NewEnricher(store, settingsService, confluenceSettings,
 		notify.Options{Instance: instance, Clock: clock, Logger: logger, Nudge: nudge})
 	fanOut := notify.NewFanOut(store, settingsService, confluenceSettings, bundle,
 		notify.Options{Instance: instance, Clock: clock, Logger: logger})
+	dispatcher := notify.NewDispatcher(store, settingsService, notify.DispatcherOptions{Clock: clock, Logger: logger})
 	workers.Go("notify-enrich", enricher.Run)
 	workers.Go("notify-fanout", fanOut.Run)
+	workers.Go("dispatch", dispatcher.Run)
 
 	e := echo.New()
 	e.HideBanner = true
@@ -210,8 +214,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Identities:       store,
 		Inbox:            inbox,
 		WebhookURL:       strings.TrimRight(cfg.BaseURL, "/") + handlers.WebhookPath,
+		Deliveries:       store,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger, NotifyNudge: nudge}, nil
+	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, dispatcher: dispatcher, logger: logger, NotifyNudge: nudge}, nil
 }
 
 // workerInstance names this process in the rows its workers claim: host, process id and

@@ -53,6 +53,8 @@ func chromeFixture(t *testing.T) (*testApp, models.User) {
 	}
 	unmatched := app.addConfluenceUser(t, "wangwu", "wang.wu@elsewhere.example")
 	app.addUser(t, walkUser, walkUserPassword, false)
+	// Events in each state the Deliveries screen explains (the first is event 1).
+	seedDeliveries(t, app)
 	return app, unmatched
 }
 
@@ -68,6 +70,9 @@ func adminScreens(user models.User) []screen {
 		{"Unmatched", "/admin/dingtalk/members/unmatched", "#unmatched-table", true},
 		{"A user's DingTalk tab", fmt.Sprintf("/admin/users/%d/dingtalk", user.ID), "#main", true},
 		{"Audit log", "/admin/audit", "#audit-table", true},
+		{"Deliveries", "/admin/dingtalk/deliveries", "#deliveries-table", true},
+		{"A delivery event", "/admin/dingtalk/deliveries/1", "#event-deliveries", true},
+		{"A delivery event with an unknown outcome", "/admin/dingtalk/deliveries/3", "#event-deliveries", true},
 		{"Profile", "/profile", "#profile-details", false},
 		{"Profile → DingTalk", "/profile/dingtalk", "#profile-tabs", false},
 		{"404", "/admin/no-such-screen", "#error-message", true},

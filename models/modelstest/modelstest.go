@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
@@ -150,4 +151,36 @@ func randomHex(t testing.TB, n int) string {
 		t.Fatalf("random database name: %v", err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// AddDeliveries writes deliveries (and fills their IDs) straight into db, the way the
+// fan-out writes them, for tests of the dispatcher and the Deliveries screen that must
+// not depend on the fan-out. Empty Status means pending; a zero NextAttempt means due
+// at once (it is set to the year 2000).
+func AddDeliveries(t testing.TB, db *gorm.DB, ds ...*models.Delivery) {
+	t.Helper()
+	for _, d := range ds {
+		if d.Status == "" {
+			d.Status = models.DeliveryPending
+		}
+		if d.NextAttempt.IsZero() {
+			d.NextAttempt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+		}
+		if d.Recipients == 0 {
+			d.Recipients = len(d.UserIDList())
+		}
+		if err := db.Create(d).Error; err != nil {
+			t.Fatalf("add delivery: %v", err)
+		}
+	}
+}
+
+// AddEventRecipients writes watcher outcomes of an event straight into db.
+func AddEventRecipients(t testing.TB, db *gorm.DB, rs ...*models.EventRecipient) {
+	t.Helper()
+	for _, r := range rs {
+		if err := db.Create(r).Error; err != nil {
+			t.Fatalf("add event recipient: %v", err)
+		}
+	}
 }
