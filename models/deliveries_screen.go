@@ -184,7 +184,9 @@ func (s *Store) DeliveryEventDetail(ctx context.Context, id uint64) (DeliveryEve
 }
 
 // RetryDelivery moves a dead or unknown delivery of event eventID back to pending, due
-// at now, its attempts kept, and audits who did it, in one transaction. It returns
+// at now, with a fresh set of attempts (a delivery that died of exhausted retries would
+// otherwise die again at its first transient failure), and audits who did it and how
+// many attempts it had used, in one transaction. It returns
 // ErrNotFound for no such delivery of that event and ErrNotRetryable for one in another
 // state.
 func (s *Store) RetryDelivery(ctx context.Context, eventID, id uint64, actor, address string, now time.Time) error {
@@ -196,7 +198,7 @@ func (s *Store) RetryDelivery(ctx context.Context, eventID, id uint64, actor, ad
 		res := tx.db.WithContext(ctx).Model(&Delivery{}).
 			Where("id = ? AND status IN ?", id, []DeliveryStatus{DeliveryDead, DeliveryUnknown}).
 			Updates(map[string]any{
-				"status": DeliveryPending, "next_attempt_at": now, "claimed_by": "", "lease_until": nil, "updated_at": now,
+				"status": DeliveryPending, "next_attempt_at": now, "attempts": 0, "claimed_by": "", "lease_until": nil, "updated_at": now,
 			})
 		if res.Error != nil {
 			return dbError("retry delivery", res.Error)
@@ -205,6 +207,6 @@ func (s *Store) RetryDelivery(ctx context.Context, eventID, id uint64, actor, ad
 			return fmt.Errorf("retry delivery %d (%s): %w", id, d.Status, ErrNotRetryable)
 		}
 		return audit(tx.db.WithContext(ctx), AuditEntry{Actor: actor, Action: ActionDeliveryRetry, Address: address,
-			Details: fmt.Sprintf("delivery %d of event %d (was %s)", id, eventID, d.Status)})
+			Details: fmt.Sprintf("delivery %d of event %d (was %s after %d attempts)", id, eventID, d.Status, d.Attempts)})
 	})
 }

@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,14 +90,15 @@ func TestDeliveriesScreenQueries(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != models.DeliveryPending || got.Attempts != 8 || !got.NextAttempt.Equal(later) {
-			t.Errorf("retried delivery = %s, %d attempts, due %v; want pending, attempts kept, due now", got.Status, got.Attempts, got.NextAttempt)
+		if got.Status != models.DeliveryPending || got.Attempts != 0 || !got.NextAttempt.Equal(later) {
+			t.Errorf("retried delivery = %s, %d attempts, due %v; want pending, a fresh set of attempts, due now", got.Status, got.Attempts, got.NextAttempt)
 		}
 		audit, err := store.AuditPage(ctx, models.AuditQuery{Action: models.ActionDeliveryRetry})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(audit.Entries) != 1 || audit.Entries[0].Actor != "admin" || audit.Entries[0].Address != "127.0.0.1" {
+		if len(audit.Entries) != 1 || audit.Entries[0].Actor != "admin" || audit.Entries[0].Address != "127.0.0.1" ||
+			!strings.Contains(audit.Entries[0].Details, "after 8 attempts") {
 			t.Errorf("audit entries %+v; want the one Retry by admin", audit.Entries)
 		}
 		detail, err := store.DeliveryEventDetail(ctx, percent.ID)

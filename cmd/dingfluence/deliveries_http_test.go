@@ -230,8 +230,8 @@ func TestDeliveryEventPageAndRetry(t *testing.T) {
 		t.Fatalf("Retry: status %d to %q, want 303 to %s", res.StatusCode, res.Header.Get("Location"), eventPath)
 	}
 	d, _ := app.Store.DeliveryByID(t.Context(), f.dead.ID)
-	if d.Status != models.DeliveryPending || d.Attempts != 1 || d.TaskID != 0 {
-		t.Fatalf("after Retry the delivery = %s, %d attempts; want pending with its attempt kept", d.Status, d.Attempts)
+	if d.Status != models.DeliveryPending || d.Attempts != 0 || d.TaskID != 0 {
+		t.Fatalf("after Retry the delivery = %s, %d attempts; want pending with a fresh set of attempts", d.Status, d.Attempts)
 	}
 	_, body, _ = get(t, admin, app.URL, eventPath)
 	for _, want := range []string{"The delivery is pending again", `data-polling="true"`, `hx-trigger="every 3s"`,
@@ -244,7 +244,7 @@ func TestDeliveryEventPageAndRetry(t *testing.T) {
 		t.Error("with a delivery pending the list does not refresh itself")
 	}
 	_, body, _ = get(t, admin, app.URL, "/admin/audit?action=delivery.retry")
-	want := fmt.Sprintf("delivery %d of event %d (was dead)", f.dead.ID, f.notified.ID)
+	want := fmt.Sprintf("delivery %d of event %d (was dead after 1 attempts)", f.dead.ID, f.notified.ID)
 	if !strings.Contains(body, `<tr data-action="delivery.retry">`) || !strings.Contains(body, want) || !strings.Contains(body, "<bdi>admin</bdi>") {
 		t.Errorf("the audit log lacks the Retry by admin (%q)", want)
 	}
