@@ -91,6 +91,8 @@ type Inbox struct {
 	clock   clockwork.Clock
 	logger  *slog.Logger
 	metric  *prometheus.CounterVec
+	// accepted wakes the enricher after an event is stored; nil when none runs here.
+	accepted Nudge
 }
 
 // InboxOptions are the inbox's optional parts.
@@ -99,11 +101,14 @@ type InboxOptions struct {
 	Logger *slog.Logger    // nil: discard
 	// Metrics receives dingfluence_webhook_requests_total; nil registers nothing.
 	Metrics prometheus.Registerer
+	// Accepted, when set, is poked after each stored event, so this process's enricher
+	// starts on it at once instead of at its next poll.
+	Accepted Nudge
 }
 
 // NewInbox builds the inbox.
 func NewInbox(store InboxStore, secrets WebhookSecrets, opts InboxOptions) *Inbox {
-	in := &Inbox{store: store, secrets: secrets, clock: opts.Clock, logger: opts.Logger}
+	in := &Inbox{store: store, secrets: secrets, clock: opts.Clock, logger: opts.Logger, accepted: opts.Accepted}
 	if in.clock == nil {
 		in.clock = clockwork.NewRealClock()
 	}
@@ -225,6 +230,9 @@ func (in *Inbox) receive(ctx context.Context, req WebhookRequest, now time.Time)
 	e := eventOf(w, req, body, now)
 	if err := in.store.InsertEvent(ctx, &e); err != nil {
 		return Receipt{}, refuse(models.RefusalUnavailable, err)
+	}
+	if in.accepted != nil {
+		in.accepted.Poke()
 	}
 	return Receipt{Outcome: OutcomeAccepted, EventID: e.ID, Event: w.Event}, nil
 }

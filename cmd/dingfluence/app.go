@@ -47,9 +47,6 @@ type App struct {
 	matcher   *matching.Engine
 	scheduler *jobs.Scheduler
 	workers   *jobs.Workers
-	// NotifyNudge wakes the enricher at once; the webhook handler pokes it after
-	// storing an event, so a notification does not wait for the next poll.
-	NotifyNudge notify.Nudge
 	// dispatcher sends the deliveries; a worker runs it, tests may drive it by hand.
 	dispatcher *notify.Dispatcher
 	logger     *slog.Logger
@@ -171,15 +168,16 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	if err != nil {
 		return nil, err
 	}
-	// The webhook inbox: one insert per accepted event; the workers do the rest.
-	inbox := notify.NewInbox(store, confluenceSettings, notify.InboxOptions{Clock: clock, Logger: logger, Metrics: registry})
+	// The webhook inbox: one insert per accepted event; the workers do the rest, and the
+	// nudge starts this process's enricher on it at once.
+	nudge := notify.NewNudge()
+	inbox := notify.NewInbox(store, confluenceSettings, notify.InboxOptions{Clock: clock, Logger: logger, Metrics: registry, Accepted: nudge})
 
 	// Continuous workers (the notification dispatcher) are added here with workers.Go.
 	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
 	// The page-event pipeline: every instance runs these workers; they share the events
 	// and deliveries by claiming rows, under an instance id of their own.
 	instance := workerInstance()
-	nudge := notify.NewNudge()
 	enricher := notify.NewEnricher(store, settingsService, confluenceSettings,
 		notify.Options{Instance: instance, Clock: clock, Logger: logger, Nudge: nudge})
 	fanOut := notify.NewFanOut(store, settingsService, confluenceSettings, bundle,
@@ -216,7 +214,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		WebhookURL:       strings.TrimRight(cfg.BaseURL, "/") + handlers.WebhookPath,
 		Deliveries:       store,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, dispatcher: dispatcher, logger: logger, NotifyNudge: nudge}, nil
+	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, dispatcher: dispatcher, logger: logger}, nil
 }
 
 // workerInstance names this process in the rows its workers claim: host, process id and
