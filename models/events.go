@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -183,4 +184,42 @@ func (s *Store) EventByID(ctx context.Context, id uint64) (Event, error) {
 	var e Event
 	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&e).Error
 	return e, dbError("find event", err)
+}
+
+// DetailCode says more precisely why a watcher was dropped; event_recipients.detail
+// stores it (with its argument, see RecipientDetail) rather than a sentence, so each
+// reader of the Deliveries screen reads it in their own language.
+type DetailCode string
+
+// Detail codes.
+const (
+	DetailNotInApp        DetailCode = "not_in_app"        // not in the synced user group
+	DetailOwnEdit         DetailCode = "own_edit"          // made the change, did not opt in
+	DetailInactive        DetailCode = "inactive"          // deactivated or left the user group
+	DetailNotifyOff       DetailCode = "notify_off"        // Enable? = No on their DingTalk tab
+	DetailUnmatched       DetailCode = "unmatched"         // arg: the match status
+	DetailRestrictionsErr DetailCode = "restrictions_err"  // arg: Confluence's error
+	DetailSpacePermErr    DetailCode = "space_perm_err"    // arg: Confluence's error
+	DetailGroupsErr       DetailCode = "groups_err"        // arg: Confluence's error
+	DetailNoSpaceView     DetailCode = "no_space_view"     // arg: the space key
+	DetailRestrictedPage  DetailCode = "restricted_page"   // view restricted on the page
+	DetailRestrictedAnc   DetailCode = "restricted_parent" // arg: the ancestor's content id
+	DetailSameDingTalk    DetailCode = "same_dingtalk"     // arg: the username already sent to
+)
+
+// detailSeparator joins a detail code and its argument; codes never contain it.
+const detailSeparator = "|"
+
+// RecipientDetail is the stored form of a detail: its code, and its argument if any.
+func RecipientDetail(code DetailCode, arg string) string {
+	if arg == "" {
+		return string(code)
+	}
+	return string(code) + detailSeparator + arg
+}
+
+// ParseRecipientDetail splits a stored detail into its code and argument.
+func ParseRecipientDetail(detail string) (DetailCode, string) {
+	code, arg, _ := strings.Cut(detail, detailSeparator)
+	return DetailCode(code), arg
 }

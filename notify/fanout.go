@@ -164,7 +164,7 @@ func (f *FanOut) assemble(n *models.Notification, plan recipientPlan, notice Not
 			if t, dup := byUserID[u.DingTalkUserID]; dup {
 				// Two Confluence accounts matched to one DingTalk user: one message.
 				t.rows = append(t.rows, i)
-				n.Recipients[i].Detail = "same DingTalk user as " + n.Recipients[t.rows[0]].Username
+				n.Recipients[i].Detail = models.RecipientDetail(models.DetailSameDingTalk, n.Recipients[t.rows[0]].Username)
 				continue
 			}
 			t := &target{userID: u.DingTalkUserID, rows: []int{i}}

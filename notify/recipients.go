@@ -50,15 +50,15 @@ func cheapVerdict(c candidate, actorKey string) (verdict, bool) {
 	u := c.user
 	switch {
 	case !c.known:
-		return verdict{models.RecipientUnknown, "not a Confluence user of dingfluence (not in the synced user group)"}, true
+		return verdict{models.RecipientUnknown, models.RecipientDetail(models.DetailNotInApp, "")}, true
 	case actorKey != "" && c.watcher.Key == actorKey && !u.NotifyOwnChanges:
-		return verdict{models.RecipientOwnEdit, "made the change and did not ask to be told of their own changes"}, true
+		return verdict{models.RecipientOwnEdit, models.RecipientDetail(models.DetailOwnEdit, "")}, true
 	case !u.Active:
-		return verdict{models.RecipientDisabled, "deactivated in Confluence or no longer in the synced user group"}, true
+		return verdict{models.RecipientDisabled, models.RecipientDetail(models.DetailInactive, "")}, true
 	case !u.NotifyEnabled:
-		return verdict{models.RecipientDisabled, "Enable? = No on their DingTalk tab"}, true
+		return verdict{models.RecipientDisabled, models.RecipientDetail(models.DetailNotifyOff, "")}, true
 	case u.DingTalkUserID == "" || u.MatchStatus != models.MatchMatched:
-		return verdict{models.RecipientUnmatched, "no DingTalk match (" + string(u.MatchStatus) + ")"}, true
+		return verdict{models.RecipientUnmatched, models.RecipientDetail(models.DetailUnmatched, string(u.MatchStatus))}, true
 	}
 	return verdict{}, false
 }
@@ -183,28 +183,27 @@ func (v *viewCheck) loadGroups(ctx context.Context, keys []string) {
 // decide says whether key may view the content.
 func (v *viewCheck) decide(key string) verdict {
 	if v.restrErr != nil {
-		return verdict{models.RecipientUndecided, "view restrictions unreadable: " + v.restrErr.Error()}
+		return verdict{models.RecipientUndecided, models.RecipientDetail(models.DetailRestrictionsErr, v.restrErr.Error())}
 	}
 	if v.spaceErr != nil {
-		return verdict{models.RecipientUndecided, "space permission unreadable: " + v.spaceErr.Error()}
+		return verdict{models.RecipientUndecided, models.RecipientDetail(models.DetailSpacePermErr, v.spaceErr.Error())}
 	}
 	var groups []string
 	if v.needsGroups(key) {
 		if err := v.groupErrs[key]; err != nil {
-			return verdict{models.RecipientUndecided, "groups unreadable: " + err.Error()}
+			return verdict{models.RecipientUndecided, models.RecipientDetail(models.DetailGroupsErr, err.Error())}
 		}
 		groups = v.groupsOf[key]
 	}
 	if v.spaceKnown && !v.space.Permits(key, groups) {
-		return verdict{models.RecipientNoView, "no View permission on space " + v.ct.Space.Key}
+		return verdict{models.RecipientNoView, models.RecipientDetail(models.DetailNoSpaceView, v.ct.Space.Key)}
 	}
 	for _, r := range v.restrictions {
 		if !r.Permits(key, groups) {
-			where := "the page"
 			if r.ContentID != v.ct.ID {
-				where = "ancestor " + r.ContentID
+				return verdict{models.RecipientNoView, models.RecipientDetail(models.DetailRestrictedAnc, r.ContentID)}
 			}
-			return verdict{models.RecipientNoView, "view restricted on " + where}
+			return verdict{models.RecipientNoView, models.RecipientDetail(models.DetailRestrictedPage, "")}
 		}
 	}
 	return verdict{models.RecipientSent, ""}

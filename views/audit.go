@@ -81,8 +81,8 @@ var auditPatterns = []auditPattern{
 		return map[string]any{"Errcode": m[1]}
 	}},
 	{regexp.MustCompile(`^failed: Confluence unreachable$`), "audit.detail.confluenceUnreachable", noData},
-	{regexp.MustCompile(`^delivery (\d+) of event (\d+) \(was (\w+)\)$`), "audit.detail.deliveryRetry", func(ctx context.Context, m []string) map[string]any {
-		return map[string]any{"Delivery": m[1], "Event": m[2], "Status": locale.T(ctx, "deliveries.dstatus."+m[3])}
+	{regexp.MustCompile(`^delivery (\d+) of event (\d+) \(was (\w+) after (\d+) attempts\)$`), "audit.detail.deliveryRetry", func(ctx context.Context, m []string) map[string]any {
+		return map[string]any{"Delivery": m[1], "Event": m[2], "Status": locale.T(ctx, "deliveries.dstatus."+m[3]), "Attempts": m[4]}
 	}},
 	{regexp.MustCompile(`^failed: HTTP (\d+)$`), "audit.detail.http", func(_ context.Context, m []string) map[string]any {
 		return map[string]any{"Status": m[1]}

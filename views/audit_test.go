@@ -18,6 +18,7 @@ func TestAuditDetailsInTheReadersLanguage(t *testing.T) {
 	}
 	en := locale.WithLocalizer(context.Background(), bundle.Localizer("en"))
 	zh := locale.WithLocalizer(context.Background(), bundle.Localizer("zh-Hans"))
+	zhDead := bundle.Localizer("zh-Hans").T("deliveries.dstatus.dead")
 	tests := []struct {
 		action  models.AuditAction
 		details string
@@ -28,6 +29,8 @@ func TestAuditDetailsInTheReadersLanguage(t *testing.T) {
 			"method: confluence-password; reason: invalid credentials", "方式：Confluence 密码或令牌；原因：用户名或密码错误"},
 		{models.ActionSettingsUpdate, "changed: agentId, appSecret", "changed: agentId, appSecret", "修改了：agentId, appSecret"},
 		{models.ActionConfluenceUpdate, "no changes", "no changes", "没有修改"},
+		{models.ActionDeliveryRetry, "delivery 3 of event 2 (was dead after 8 attempts)", "delivery 3 of event 2 (was dead after 8 attempts)",
+			"事件 2 的通知 3（原状态：" + zhDead + "，已尝试 8 次）"},
 		{models.ActionSyncStart, "full of department 1 (run 7)", "Full sync of department 1 (run 7)", "全量同步，部门 ID 1（运行记录 7）"},
 		{models.ActionDirectorySyncStart, "group confluence-users (run 3)", "group confluence-users (run 3)", "用户组 confluence-users（运行记录 3）"},
 		{models.ActionSettingsTest, "succeeded (oapi.dingtalk.com)", "succeeded (oapi.dingtalk.com)", "成功（oapi.dingtalk.com）"},

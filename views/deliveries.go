@@ -209,3 +209,28 @@ func deliveryError(ctx context.Context, d models.Delivery) string {
 func retryable(d models.Delivery) bool {
 	return d.Status == models.DeliveryDead || d.Status == models.DeliveryUnknown
 }
+
+// recipientDetail says in the reader's language why a watcher was dropped, from the
+// stored detail code; a detail from before the codes is shown as it was stored.
+func recipientDetail(ctx context.Context, detail string) string {
+	code, arg := models.ParseRecipientDetail(detail)
+	switch code {
+	case models.DetailNotInApp, models.DetailOwnEdit, models.DetailInactive, models.DetailNotifyOff,
+		models.DetailUnmatched, models.DetailRestrictionsErr, models.DetailSpacePermErr, models.DetailGroupsErr,
+		models.DetailNoSpaceView, models.DetailRestrictedPage, models.DetailRestrictedAnc, models.DetailSameDingTalk:
+		if code == models.DetailUnmatched {
+			arg = matchStatusLabel(ctx, models.MatchStatus(arg))
+		}
+		return locale.T(ctx, "deliveries.detail."+string(code), map[string]any{"Arg": arg})
+	}
+	return detail
+}
+
+// matchStatusLabel names a match outcome as the Members screens do.
+func matchStatusLabel(ctx context.Context, s models.MatchStatus) string {
+	switch s {
+	case models.MatchUnmatched, models.MatchAmbiguous, models.MatchError:
+		return locale.T(ctx, "match.status."+string(s))
+	}
+	return locale.T(ctx, "match.status.pending")
+}
