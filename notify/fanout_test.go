@@ -85,39 +85,39 @@ func TestFanOutViewRights(t *testing.T) {
 	}{
 		{name: "restricted page", setup: func(f *fixture, _, page string) {
 			f.cf.Restrict(page, []string{serviceAccount, "in"}, nil)
-		}, in: models.RecipientSent, out: models.RecipientNoView, detail: "the page"},
+		}, in: models.RecipientSent, out: models.RecipientNoView, detail: string(models.DetailRestrictedPage)},
 		{name: "restricted ancestor", setup: func(f *fixture, parent, _ string) {
 			f.cf.Restrict(parent, []string{serviceAccount, "in"}, nil)
-		}, in: models.RecipientSent, out: models.RecipientNoView, detail: "ancestor"},
+		}, in: models.RecipientSent, out: models.RecipientNoView, detail: string(models.DetailRestrictedAnc)},
 		{name: "group restriction", setup: func(f *fixture, _, page string) {
 			f.cf.AddToGroup("architects", "in", serviceAccount)
 			f.cf.Restrict(page, nil, []string{"architects"})
-		}, in: models.RecipientSent, out: models.RecipientNoView, detail: "the page"},
+		}, in: models.RecipientSent, out: models.RecipientNoView, detail: string(models.DetailRestrictedPage)},
 		{name: "space permission", setup: func(f *fixture, _, _ string) {
 			f.cf.SetSpaceViewers(f.space, []string{"in"}, []string{"engineers"}, false)
-		}, in: models.RecipientSent, out: models.RecipientNoView, detail: "space"},
+		}, in: models.RecipientSent, out: models.RecipientNoView, detail: string(models.DetailNoSpaceView)},
 		{name: "space permission by group", setup: func(f *fixture, _, _ string) {
 			f.cf.AddToGroup("engineers", "in")
 			f.cf.SetSpaceViewers(f.space, nil, []string{"engineers"}, false)
-		}, in: models.RecipientSent, out: models.RecipientNoView, detail: "space"},
+		}, in: models.RecipientSent, out: models.RecipientNoView, detail: string(models.DetailNoSpaceView)},
 		{name: "no space permission resource", options: []fixtureOption{noSpacePerms}, setup: func(f *fixture, _, page string) {
 			f.cf.SetSpaceViewers(f.space, []string{"in"}, nil, false) // not readable: restrictions decide
 			f.cf.Restrict(page, []string{serviceAccount, "in"}, nil)
-		}, in: models.RecipientSent, out: models.RecipientNoView, detail: "the page"},
+		}, in: models.RecipientSent, out: models.RecipientNoView, detail: string(models.DetailRestrictedPage)},
 		{name: "restrictions unreadable", setup: func(f *fixture, _, page string) {
 			f.cf.InjectFault(confluencetest.Fault{Path: "/rest/api/content/" + page + "/restriction", Status: http.StatusInternalServerError}, 1)
-		}, in: models.RecipientUndecided, out: models.RecipientUndecided, detail: "restrictions unreadable"},
+		}, in: models.RecipientUndecided, out: models.RecipientUndecided, detail: string(models.DetailRestrictionsErr)},
 		{name: "space permission unreadable", setup: func(f *fixture, _, _ string) {
 			f.cf.InjectFault(confluencetest.Fault{Path: "/rest/api/space/ENG/permissions", Status: http.StatusBadGateway}, 1)
-		}, in: models.RecipientUndecided, out: models.RecipientUndecided, detail: "space permission unreadable"},
+		}, in: models.RecipientUndecided, out: models.RecipientUndecided, detail: string(models.DetailSpacePermErr)},
 		{name: "groups unreadable", setup: func(f *fixture, _, page string) {
 			f.cf.AddToGroup("architects", "in", serviceAccount)
 			f.cf.Restrict(page, nil, []string{"architects"})
 			f.cf.InjectFault(confluencetest.Fault{Path: "/rest/api/user/memberof", Status: http.StatusInternalServerError}, 100)
-		}, in: models.RecipientUndecided, out: models.RecipientUndecided, detail: "groups unreadable"},
+		}, in: models.RecipientUndecided, out: models.RecipientUndecided, detail: string(models.DetailGroupsErr)},
 		{name: "legacy watchers", options: []fixtureOption{legacyWatchers}, setup: func(f *fixture, _, page string) {
 			f.cf.Restrict(page, []string{serviceAccount, "in"}, nil)
-		}, in: models.RecipientSent, out: models.RecipientNoView, detail: "the page"},
+		}, in: models.RecipientSent, out: models.RecipientNoView, detail: string(models.DetailRestrictedPage)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,8 +137,8 @@ func TestFanOutViewRights(t *testing.T) {
 					if r.Outcome != want {
 						t.Errorf("%s: %s (%s); want %s", r.Username, r.Outcome, r.Detail, want)
 					}
-					if r.Username == "out" && !strings.Contains(r.Detail, tc.detail) {
-						t.Errorf("out's detail %q; want it to mention %q", r.Detail, tc.detail)
+					if code, _ := models.ParseRecipientDetail(r.Detail); r.Username == "out" && string(code) != tc.detail {
+						t.Errorf("out's detail %q; want code %q", r.Detail, tc.detail)
 					}
 				}
 				var wantSent []string
