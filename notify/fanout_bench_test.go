@@ -26,15 +26,15 @@ import (
 )
 
 // benchPipeline is the whole notify pipeline on one database, with Confluence and
-// DingTalk doubles over real HTTP and every part on one fake clock: the rate limits and
-// the coalescing window are the clock's, so the figures do not depend on how busy the
-// machine is, while the work itself (HTTP, SQL) is real.
+// DingTalk doubles over real HTTP and every part on one clock: the real one, when the
+// figure is a time, or a fake one, when it is a count and waiting would only make the
+// bench slow (the coalescing window).
 type benchPipeline struct {
 	b        *testing.B
 	ctx      context.Context
 	db       *gorm.DB
 	store    *models.Store
-	clock    *clockwork.FakeClock
+	clock    clockwork.Clock
 	cf       *confluencetest.Server
 	dt       *dingtalktest.Server
 	enricher *notify.Enricher
@@ -44,10 +44,9 @@ type benchPipeline struct {
 	editor   confluencetest.User
 }
 
-func newBenchPipeline(b *testing.B, db *gorm.DB, watchers int, coalesceMinutes int) *benchPipeline {
+func newBenchPipeline(b *testing.B, db *gorm.DB, clock clockwork.Clock, watchers int, coalesceMinutes int) *benchPipeline {
 	b.Helper()
 	ctx := context.Background()
-	clock := clockwork.NewFakeClockAt(t0)
 	box, err := secretbox.New(make([]byte, secretbox.KeySize))
 	if err != nil {
 		b.Fatal(err)
@@ -65,10 +64,15 @@ func newBenchPipeline(b *testing.B, db *gorm.DB, watchers int, coalesceMinutes i
 	if err := store.SaveSettings(ctx, set, "bench"); err != nil {
 		b.Fatal(err)
 	}
-	// The production client, but on the fake clock and without a request timeout: a
-	// timeout is a timer on that clock, and the bench moves the clock only while the
-	// dispatcher waits for DingTalk's limits, never while a request is under way.
-	dingtalkSettings := settings.New(store, func(c *dingtalk.Config) { c.Clock, c.Logger, c.Timeout = clock, quiet, -1 }, quiet)
+	// The production client on the bench's clock. On a fake clock it has no request
+	// timeout: a timeout is a timer on that clock, and the bench moves the clock only
+	// while the dispatcher waits for DingTalk's limits, never while a request is under way.
+	dingtalkSettings := settings.New(store, func(c *dingtalk.Config) {
+		c.Clock, c.Logger = clock, quiet
+		if _, fake := clock.(*clockwork.FakeClock); fake {
+			c.Timeout = -1
+		}
+	}, quiet)
 
 	cf := confluencetest.Start(b, confluencetest.Options{})
 	cf.AddUser(confluencetest.User{Username: serviceAccount, Admin: true})
@@ -160,14 +164,15 @@ func (p *benchPipeline) fanOutAndSend() {
 			p.clock.Sleep(time.Second) // a failed send is due again later
 		}
 	})
-	// The dispatcher either works (off the clock) or waits on a timer; step the clock
-	// in 10 ms whenever it waits, so a paced send is at most 10 ms late.
-	for !done.Load() {
+	// On a fake clock the dispatcher either works (off the clock) or waits on a timer;
+	// step the clock in 10 ms whenever it waits, so a paced send is at most 10 ms late.
+	fake, isFake := p.clock.(*clockwork.FakeClock)
+	for isFake && !done.Load() {
 		ctx, cancel := context.WithTimeout(p.ctx, 50*time.Millisecond)
-		err := p.clock.BlockUntilContext(ctx, 1)
+		err := fake.BlockUntilContext(ctx, 1)
 		cancel()
 		if err == nil && !done.Load() {
-			p.clock.Advance(10 * time.Millisecond)
+			fake.Advance(10 * time.Millisecond)
 		}
 	}
 	wg.Wait()
@@ -182,6 +187,17 @@ func (p *benchPipeline) lastSendAfter(from time.Time) time.Duration {
 		}
 	}
 	return last.Sub(from)
+}
+
+// firstSendAfter is how long after from DingTalk took the first send.
+func (p *benchPipeline) firstSendAfter(from time.Time) time.Duration {
+	first := time.Time{}
+	for _, m := range p.dt.Sent() {
+		if first.IsZero() || m.At.Before(first) {
+			first = m.At
+		}
+	}
+	return first.Sub(from)
 }
 
 // rateLimitFloor is the least time n recipients can take to send under DingTalk's
@@ -206,28 +222,29 @@ func verdict(ok bool) string {
 }
 
 // One update of a page 10,000 people watch: 100 send calls (the ⌈n/100⌉ floor), one
-// token, the Confluence calls it took, and the time to the last send against the floor
-// DingTalk's limits set. The time counts the fake clock (DingTalk's limits) plus the
-// real time the pipeline spent working, so a slow fan-out shows.
+// token, the Confluence calls it took, and the time from the stored webhook to the last
+// send against the floor DingTalk's limits set. It runs on the real clock, so it takes
+// the floor's minute: the fan-out's own work shows in the ratio as it would in production.
 func BenchmarkFanOut10kWatchers(b *testing.B) {
 	const watchers = 10_000
 	for _, d := range modelstest.BenchDialects(b) {
 		b.Run(d.Name, func(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
-				p := newBenchPipeline(b, d.Open(b), watchers, 0)
+				p := newBenchPipeline(b, d.Open(b), clockwork.NewRealClock(), watchers, 0)
 				p.cf.ResetRequests()
 				b.StartTimer()
-				began, wall := p.clock.Now(), time.Now()
+				began := time.Now()
 				p.publish()
 				enrichCalls := len(p.cf.Requests())
+				fannedOut := time.Now()
 				p.fanOutAndSend()
-				working := time.Since(wall)
 				b.StopTimer()
 
 				sends, tokens := p.dt.Calls("asyncsend_v2"), p.dt.TokenIssued()
 				cfCalls := len(p.cf.Requests())
-				toLast := p.lastSendAfter(began) + working
+				toLast := p.lastSendAfter(began)
+				firstSend := p.firstSendAfter(fannedOut)
 				floor := rateLimitFloor(watchers)
 				ratio := toLast.Seconds() / floor.Seconds()
 				recipients := 0
@@ -239,8 +256,8 @@ func BenchmarkFanOut10kWatchers(b *testing.B) {
 				fmt.Printf("fan-out, %d watchers, %-6s token fetches: %d (target 1) %s\n", watchers, d.Name, tokens, verdict(tokens == 1))
 				fmt.Printf("fan-out, %d watchers, %-6s Confluence calls: %d (enrich %d, watchers and permissions %d)\n",
 					watchers, d.Name, cfCalls, enrichCalls, cfCalls-enrichCalls)
-				fmt.Printf("fan-out, %d watchers, %-6s time to last send %.1f s (of it %.1f s working) / rate-limit floor %.1f s = %.3f (target ≤ 1.15) %s\n",
-					watchers, d.Name, toLast.Seconds(), working.Seconds(), floor.Seconds(), ratio, verdict(ratio <= 1.15))
+				fmt.Printf("fan-out, %d watchers, %-6s time to last send %.1f s (first send %.1f s after enrichment) / rate-limit floor %.1f s = %.3f (target ≤ 1.15) %s\n",
+					watchers, d.Name, toLast.Seconds(), firstSend.Seconds(), floor.Seconds(), ratio, verdict(ratio <= 1.15))
 				b.ReportMetric(float64(sends), "sends")
 				b.ReportMetric(ratio, "last-send/floor")
 			}
@@ -256,13 +273,13 @@ func BenchmarkCoalesceTenPublishes(b *testing.B) {
 		b.Run(d.Name, func(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
-				p := newBenchPipeline(b, d.Open(b), watchers, 10)
+				p := newBenchPipeline(b, d.Open(b), clockwork.NewFakeClockAt(t0), watchers, 10)
 				b.StartTimer()
 				for range 10 {
 					p.publish()
-					p.clock.Advance(30 * time.Second) // all ten inside the 10-minute window
+					p.clock.(*clockwork.FakeClock).Advance(30 * time.Second) // all ten inside the 10-minute window
 				}
-				p.clock.Advance(10 * time.Minute)
+				p.clock.(*clockwork.FakeClock).Advance(10 * time.Minute)
 				p.fanOutAndSend()
 				b.StopTimer()
 				sends := p.dt.Calls("asyncsend_v2")
