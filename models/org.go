@@ -46,6 +46,8 @@ type DingTalkUser struct {
 	// Activated is DingTalk's own "active": the member has activated their DingTalk
 	// account. A member who has not (未激活) is listed but cannot read work notifications.
 	Activated bool `gorm:"column:activated"`
+	// NameKey is Name's sort key (see nameKeyer), written with the row.
+	NameKey []byte `gorm:"column:name_key"`
 	// SyncedAt is when a sync last wrote this row, i.e. last found it changed.
 	SyncedAt  time.Time `gorm:"column:synced_at"`
 	CreatedAt time.Time `gorm:"column:created_at"`
@@ -333,54 +335,71 @@ func (s *Store) DeleteDepartments(ctx context.Context, ids []int64) (depts, memb
 
 // UpsertDingTalkUsers inserts new users and updates those whose DingTalk data changed,
 // leaving unchanged rows untouched. It returns how many rows it wrote; written rows get
-// SyncedAt and UpdatedAt now (and CreatedAt now when new).
+// SyncedAt and UpdatedAt now (and CreatedAt now when new), their name sort key, and, in
+// the same transaction, their rows of the search index.
 func (s *Store) UpsertDingTalkUsers(ctx context.Context, users []DingTalkUser, now time.Time) (int, error) {
 	users = lastPerKey(users, func(u DingTalkUser) string { return u.UserID })
+	keys := newNameKeyer()
 	written := 0
 	for chunk := range slices.Chunk(users, orgBatch) {
-		ids := make([]string, len(chunk))
-		for i, u := range chunk {
-			ids[i] = u.UserID
+		n, err := s.upsertDingTalkUsers(ctx, chunk, now, keys)
+		if err != nil {
+			return written, err
 		}
-		var stored []DingTalkUser
-		if err := s.db.WithContext(ctx).Where("userid IN ?", ids).Find(&stored).Error; err != nil {
-			return written, dbError("read DingTalk users", err)
-		}
-		byID := make(map[string]DingTalkUser, len(stored))
-		for _, u := range stored {
-			byID[u.UserID] = u
-		}
-		var changed []DingTalkUser
-		for _, u := range chunk {
-			old, ok := byID[u.UserID]
-			if ok && old.sameContent(u) {
-				continue
-			}
-			u.CreatedAt = now
-			if ok {
-				u.CreatedAt = old.CreatedAt
-			}
-			u.SyncedAt, u.UpdatedAt = now, now
-			changed = append(changed, u)
-		}
-		if len(changed) == 0 {
+		written += n
+	}
+	return written, nil
+}
+
+func (s *Store) upsertDingTalkUsers(ctx context.Context, chunk []DingTalkUser, now time.Time, keys *nameKeyer) (int, error) {
+	ids := make([]string, len(chunk))
+	for i, u := range chunk {
+		ids[i] = u.UserID
+	}
+	var stored []DingTalkUser
+	if err := s.db.WithContext(ctx).Where("userid IN ?", ids).Find(&stored).Error; err != nil {
+		return 0, dbError("read DingTalk users", err)
+	}
+	byID := make(map[string]DingTalkUser, len(stored))
+	for _, u := range stored {
+		byID[u.UserID] = u
+	}
+	var changed []DingTalkUser
+	for _, u := range chunk {
+		old, ok := byID[u.UserID]
+		if ok && old.sameContent(u) {
 			continue
 		}
-		// In key order, as in UpsertDepartments.
-		slices.SortFunc(changed, func(a, b DingTalkUser) int { return strings.Compare(a.UserID, b.UserID) })
-		err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		u.CreatedAt = now
+		if ok {
+			u.CreatedAt = old.CreatedAt
+		}
+		u.SyncedAt, u.UpdatedAt = now, now
+		u.NameKey = keys.key(u.Name)
+		changed = append(changed, u)
+	}
+	if len(changed) == 0 {
+		return 0, nil
+	}
+	// In key order, as in UpsertDepartments.
+	slices.SortFunc(changed, func(a, b DingTalkUser) int { return strings.Compare(a.UserID, b.UserID) })
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := tx.Clauses(clause.OnConflict{
 			Columns: []clause.Column{{Name: "userid"}},
 			DoUpdates: clause.AssignmentColumns([]string{
 				"unionid", "name", "email", "org_email", "job_number", "mobile", "title", "active", "activated",
-				"synced_at", "updated_at",
+				"name_key", "synced_at", "updated_at",
 			}),
 		}).Create(&changed).Error
 		if err != nil {
-			return written, dbError("write DingTalk users", err)
+			return dbError("write DingTalk users", err)
 		}
-		written += len(changed)
+		return writeUserGrams(tx, changed, byID)
+	})
+	if err != nil {
+		return 0, err
 	}
-	return written, nil
+	return len(changed), nil
 }
 
 // ReplaceDepartmentMembers makes userIDs the direct members of deptID, inserting and

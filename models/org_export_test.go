@@ -11,14 +11,21 @@ import (
 // runs for q, one string per plan row: SQLite's EXPLAIN QUERY PLAN detail, or MySQL's
 // EXPLAIN row as "table=… type=… key=… rows=… extra=…".
 func (s *Store) ExplainMemberSearch(ctx context.Context, q MemberQuery) (page, count []string, err error) {
-	pageQ, countQ, err := s.memberQueries(ctx, q)
-	if err != nil {
+	plan, err := s.memberQueries(ctx, q.normalized())
+	if err != nil || plan.empty {
 		return nil, nil, err
 	}
-	if page, err = s.explain(ctx, pageQ); err != nil {
+	if page, err = s.explain(ctx, plan.page); err != nil {
 		return nil, nil, err
 	}
-	if count, err = s.explain(ctx, countQ); err != nil {
+	if plan.broad != nil {
+		broad, err := s.explain(ctx, *plan.broad)
+		if err != nil {
+			return nil, nil, err
+		}
+		page = append(page, broad...)
+	}
+	if count, err = s.explain(ctx, plan.count); err != nil {
 		return nil, nil, err
 	}
 	return page, count, nil

@@ -1,0 +1,243 @@
+package models
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// The Members search finds a typed string anywhere in a user's name, e-mails, job
+// number, mobile or userid. Neither database can answer "contains" from an ordinary
+// index, and MariaDB has no n-gram full-text parser, so the org sync keeps an index
+// table of its own, dingtalk_user_grams: one row per distinct gram of a user's searched
+// values (ASCII-folded): every 3-rune window, and for each non-ASCII rune (Chinese has
+// no spaces and short names) also the rune itself and the 2-rune window it starts.
+// Every value containing a query of 3 or more runes holds all of the query's trigrams;
+// one of 1 or 2 runes that starts with a non-ASCII rune is itself a stored gram. Shorter
+// ASCII queries ("li") fall back to a prefix search of the columns' own indexes.
+//
+// Each gram row carries the user's display sort key (name_key), so that the rows of one
+// gram come off the primary key (gram, name_key, userid) already in screen order: the
+// first page of even a very broad query ("wang", "acme.example") reads about as many
+// index entries as it shows, and the count stops at a cap instead of joining every match.
+// Grams only narrow the candidates; a LIKE over the real columns decides.
+
+const (
+	// gramRunes is the length of the grams every value is indexed by.
+	gramRunes = 3
+	// gramMaxBytes bounds a gram: gramRunes runes of up to 4 bytes each.
+	gramMaxBytes = gramRunes * utf8.UTFMax
+	// nameKeyBytes bounds the stored sort key; longer names tie on it and sort by userid.
+	nameKeyBytes = 64
+	// indexedRunes bounds how much of one value is indexed (the columns hold 255).
+	indexedRunes = 255
+)
+
+// DingTalkUserGram is one row of the search index; only the DingTalk user writes touch it.
+type DingTalkUserGram struct {
+	Gram    []byte `gorm:"column:gram;primaryKey"`
+	NameKey []byte `gorm:"column:name_key;primaryKey"`
+	UserID  string `gorm:"column:userid;primaryKey"`
+}
+
+// TableName implements gorm's tabler.
+func (DingTalkUserGram) TableName() string { return "dingtalk_user_grams" }
+
+// nameKeyer computes name sort keys: pinyin order for Chinese (the zh collation), numbers
+// by value (用户2 before 用户10), case and accents ignored. A collator is not safe for
+// concurrent use, so each write makes its own.
+type nameKeyer struct {
+	c   *collate.Collator
+	buf collate.Buffer
+}
+
+func newNameKeyer() *nameKeyer {
+	return &nameKeyer{c: collate.New(language.Chinese, collate.Numeric, collate.Loose)}
+}
+
+// key returns name's sort key, cut to nameKeyBytes.
+func (k *nameKeyer) key(name string) []byte {
+	b := k.c.KeyFromString(&k.buf, name)
+	out := bytes.Clone(b[:min(len(b), nameKeyBytes)])
+	k.buf.Reset()
+	if out == nil {
+		out = []byte{}
+	}
+	return out
+}
+
+// NameKey returns the sort key the Members screen orders names by (see nameKeyer); tests
+// compare against it.
+func NameKey(name string) []byte { return newNameKeyer().key(name) }
+
+// searchedValues are the values of u the Members search looks in.
+func searchedValues(u DingTalkUser) []string {
+	return []string{u.Name, u.Email, u.OrgEmail, u.JobNumber, u.Mobile, u.UserID}
+}
+
+// userGrams returns the distinct grams of u's searched values, sorted.
+func userGrams(u DingTalkUser) []string {
+	set := map[string]struct{}{}
+	for _, v := range searchedValues(u) {
+		r := []rune(FoldCase(v))
+		r = r[:min(len(r), indexedRunes)]
+		for i := range r {
+			if i+gramRunes <= len(r) {
+				set[string(r[i:i+gramRunes])] = struct{}{}
+			}
+			if r[i] > unicode.MaxASCII {
+				set[string(r[i])] = struct{}{}
+				if i+2 <= len(r) {
+					set[string(r[i:i+2])] = struct{}{}
+				}
+			}
+		}
+	}
+	grams := make([]string, 0, len(set))
+	for g := range set {
+		grams = append(grams, g)
+	}
+	slices.Sort(grams)
+	return grams
+}
+
+// queryGrams returns grams that every value containing q (folded) holds, or nil when q
+// is too short for the index (1 or 2 runes starting with an ASCII one).
+func queryGrams(q string) []string {
+	r := []rune(FoldCase(q))
+	switch {
+	case len(r) >= gramRunes:
+		var grams []string
+		for i := 0; i+gramRunes <= len(r); i++ {
+			if g := string(r[i : i+gramRunes]); !slices.Contains(grams, g) {
+				grams = append(grams, g)
+			}
+		}
+		return grams
+	case len(r) > 0 && r[0] > unicode.MaxASCII:
+		return []string{string(r)}
+	}
+	return nil
+}
+
+// gramDiff returns the grams in a but not in b; both sorted.
+func gramDiff(a, b []string) []string {
+	var out []string
+	for _, g := range a {
+		if _, found := slices.BinarySearch(b, g); !found {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// gramInsertBatch bounds the rows of one gram INSERT (3 placeholders each).
+const gramInsertBatch = 2000
+
+// writeUserGrams brings the index rows of the users in changed up to date on tx, given
+// what was stored for them before (old, by userid; absent for new users). A user whose
+// sort key is unchanged only has the grams that differ deleted and inserted, so a sync
+// that changes a title or one digit of a phone number writes a handful of rows.
+func writeUserGrams(tx *gorm.DB, changed []DingTalkUser, old map[string]DingTalkUser) error {
+	var fresh []DingTalkUserGram
+	for _, u := range changed {
+		grams := userGrams(u)
+		var stale []string
+		before, existed := old[u.UserID]
+		switch {
+		case existed && bytes.Equal(before.NameKey, u.NameKey):
+			prev := userGrams(before)
+			stale = gramDiff(prev, grams)
+			grams = gramDiff(grams, prev)
+		case existed:
+			if err := tx.Where("userid = ? AND name_key = ?", u.UserID, before.NameKey).
+				Where("gram IN ?", gramBytes(userGrams(before))).Delete(&DingTalkUserGram{}).Error; err != nil {
+				return dbError("delete search grams", err)
+			}
+		}
+		if len(stale) > 0 {
+			if err := tx.Where("userid = ? AND name_key = ?", u.UserID, u.NameKey).
+				Where("gram IN ?", gramBytes(stale)).Delete(&DingTalkUserGram{}).Error; err != nil {
+				return dbError("delete search grams", err)
+			}
+		}
+		for _, g := range grams {
+			fresh = append(fresh, DingTalkUserGram{Gram: []byte(g), NameKey: u.NameKey, UserID: u.UserID})
+		}
+	}
+	return insertGrams(tx, fresh)
+}
+
+// insertGrams inserts rows in key order (so concurrent writers lock in the same order),
+// skipping any already there.
+func insertGrams(tx *gorm.DB, rows []DingTalkUserGram) error {
+	slices.SortFunc(rows, func(a, b DingTalkUserGram) int {
+		if c := bytes.Compare(a.Gram, b.Gram); c != 0 {
+			return c
+		}
+		if c := bytes.Compare(a.NameKey, b.NameKey); c != 0 {
+			return c
+		}
+		return strings.Compare(a.UserID, b.UserID)
+	})
+	for chunk := range slices.Chunk(rows, gramInsertBatch) {
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&chunk).Error; err != nil {
+			return dbError("write search grams", err)
+		}
+	}
+	return nil
+}
+
+func gramBytes(grams []string) [][]byte {
+	out := make([][]byte, len(grams))
+	for i, g := range grams {
+		out[i] = []byte(g)
+	}
+	return out
+}
+
+// RebuildMemberSearchIndex recomputes every DingTalk user's sort key and search grams
+// from the stored values: the migration that introduced them runs it, and so can a
+// later one should the gram scheme change.
+func (s *Store) RebuildMemberSearchIndex(ctx context.Context) error {
+	return rebuildMemberSearchIndex(s.db.WithContext(ctx))
+}
+
+func rebuildMemberSearchIndex(db *gorm.DB) error {
+	if err := db.Session(&gorm.Session{AllowGlobalUpdate: true}).Delete(&DingTalkUserGram{}).Error; err != nil {
+		return dbError("clear search grams", err)
+	}
+	keys := newNameKeyer()
+	after := ""
+	for {
+		var users []DingTalkUser
+		if err := db.Where("userid > ?", after).Order("userid").Limit(orgBatch).Find(&users).Error; err != nil {
+			return dbError("read DingTalk users", err)
+		}
+		if len(users) == 0 {
+			return nil
+		}
+		err := db.Transaction(func(tx *gorm.DB) error {
+			for i := range users {
+				users[i].NameKey = keys.key(users[i].Name)
+				if err := tx.Model(&DingTalkUser{}).Where("userid = ?", users[i].UserID).
+					UpdateColumn("name_key", users[i].NameKey).Error; err != nil {
+					return dbError("write name key", err)
+				}
+			}
+			return writeUserGrams(tx, users, nil)
+		})
+		if err != nil {
+			return err
+		}
+		after = users[len(users)-1].UserID
+	}
+}
