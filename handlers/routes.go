@@ -83,6 +83,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.get("/dingtalk/syncs", h.recentSyncs)
 	admin.get("/dingtalk/syncs/:id", h.syncRun)
 	admin.get("/dingtalk/members", h.members)
+	admin.get("/dingtalk/members.csv", h.membersCSV)
 	admin.get("/dingtalk/members/unmatched", h.unmatched)
 	// Read-only on purpose: no POST route, so only the user changes their own tab.
 	admin.get("/users/:id/dingtalk", h.adminUserDingTalk)

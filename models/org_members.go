@@ -93,6 +93,9 @@ type MemberPage struct {
 	// Offset is where the page starts: the query's, or the last page's when the query
 	// asked for a page past the end.
 	Offset int
+	// ConfluenceUsersKnown says some Confluence user is stored (a directory sync or a
+	// sign-in brought one): until then no member can show a username.
+	ConfluenceUsersKnown bool
 }
 
 // SearchMembers returns the page of users matching q in q's order. An offset past the
@@ -108,6 +111,11 @@ func (s *Store) SearchMembers(ctx context.Context, q MemberQuery) (MemberPage, e
 	}
 	db := s.db.WithContext(ctx)
 	out := MemberPage{Offset: q.Offset}
+	var known []int
+	if err := db.Raw("SELECT 1 FROM users WHERE user_key IS NOT NULL LIMIT 1").Scan(&known).Error; err != nil {
+		return MemberPage{}, dbError("look for Confluence users", err)
+	}
+	out.ConfluenceUsersKnown = len(known) > 0
 	if plan.empty {
 		return out, nil
 	}
@@ -142,6 +150,43 @@ func (s *Store) SearchMembers(ctx context.Context, q MemberQuery) (MemberPage, e
 		return MemberPage{}, err
 	}
 	return out, nil
+}
+
+// exportBatch is how many members ExportMembers hands over at a time.
+const exportBatch = 500
+
+// ExportMembers calls fn with every member matching q (Offset and Limit aside), in q's
+// order, a batch at a time, until fn fails or all are handed over.
+func (s *Store) ExportMembers(ctx context.Context, q MemberQuery, fn func([]MemberRow) error) error {
+	q.Offset, q.Limit = 0, exportBatch
+	q = q.normalized()
+	for {
+		plan, err := s.memberQueries(ctx, q)
+		if err != nil || plan.empty {
+			return err
+		}
+		page := plan.page
+		if plan.broad != nil {
+			page = *plan.broad // the export reads every match: the sort column's index in order
+		}
+		var ids []string
+		if err := s.db.WithContext(ctx).Raw(page.sql, page.args...).Scan(&ids).Error; err != nil {
+			return dbError("export members", err)
+		}
+		rows, err := s.memberRows(ctx, ids)
+		if err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			if err := fn(rows); err != nil {
+				return err
+			}
+		}
+		if len(ids) < q.Limit {
+			return nil
+		}
+		q.Offset += q.Limit
+	}
 }
 
 func (q MemberQuery) normalized() MemberQuery {
