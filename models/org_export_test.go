@@ -15,17 +15,15 @@ func (s *Store) ExplainMemberSearch(ctx context.Context, q MemberQuery) (page, c
 	if err != nil || plan.empty {
 		return nil, nil, err
 	}
-	if page, err = s.explain(ctx, plan.page); err != nil {
+	pageQ, countQ := plan.page, plan.count
+	if plan.all != nil {
+		// One statement gives both.
+		pageQ, countQ = *plan.all, *plan.all
+	}
+	if page, err = s.explain(ctx, pageQ); err != nil {
 		return nil, nil, err
 	}
-	if plan.broad != nil {
-		broad, err := s.explain(ctx, *plan.broad)
-		if err != nil {
-			return nil, nil, err
-		}
-		page = append(page, broad...)
-	}
-	if count, err = s.explain(ctx, plan.count); err != nil {
+	if count, err = s.explain(ctx, countQ); err != nil {
 		return nil, nil, err
 	}
 	return page, count, nil

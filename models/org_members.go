@@ -109,47 +109,125 @@ func (s *Store) SearchMembers(ctx context.Context, q MemberQuery) (MemberPage, e
 	if err != nil {
 		return MemberPage{}, err
 	}
-	db := s.db.WithContext(ctx)
 	out := MemberPage{Offset: q.Offset}
 	var known []int
-	if err := db.Raw("SELECT 1 FROM users WHERE user_key IS NOT NULL LIMIT 1").Scan(&known).Error; err != nil {
+	if err := s.db.WithContext(ctx).Raw("SELECT 1 FROM users WHERE user_key IS NOT NULL LIMIT 1").Scan(&known).Error; err != nil {
 		return MemberPage{}, dbError("look for Confluence users", err)
 	}
 	out.ConfluenceUsersKnown = len(known) > 0
-	if plan.empty {
+	var ids []string
+	switch {
+	case plan.empty:
 		return out, nil
+	case plan.all != nil:
+		ids, out, err = s.searchAll(ctx, q, plan, out)
+	case plan.bounded:
+		ids, out, err = s.searchBounded(ctx, q, plan, out)
+	default:
+		ids, out, err = s.searchCounted(ctx, q, plan, out)
 	}
+	if err != nil {
+		return MemberPage{}, err
+	}
+	if out.Rows, err = s.memberRows(ctx, ids); err != nil {
+		return MemberPage{}, err
+	}
+	return out, nil
+}
+
+// searchAll reads every match in order, in one statement, and cuts the page from them.
+func (s *Store) searchAll(ctx context.Context, q MemberQuery, plan memberPlan, out MemberPage) ([]string, MemberPage, error) {
+	all, err := s.userIDs(ctx, "search members", *plan.all)
+	if err != nil {
+		return nil, out, err
+	}
+	out.Total = len(all)
+	out.Offset = clampOffset(q.Offset, q.Limit, out.Total)
+	return all[out.Offset:min(out.Offset+q.Limit, len(all))], out, nil
+}
+
+// searchCounted counts the matches (up to plan.countCap), then reads the page.
+func (s *Store) searchCounted(ctx context.Context, q MemberQuery, plan memberPlan, out MemberPage) ([]string, MemberPage, error) {
 	var total int64
-	if err := db.Raw(plan.count.sql, plan.count.args...).Scan(&total).Error; err != nil {
-		return MemberPage{}, dbError("count members", err)
+	if err := s.db.WithContext(ctx).Raw(plan.count.sql, plan.count.args...).Scan(&total).Error; err != nil {
+		return nil, out, dbError("count members", err)
 	}
 	out.Total = int(total)
 	out.TotalCapped = plan.countCap > 0 && out.Total >= plan.countCap
 	if out.TotalCapped {
 		out.Total = plan.countCap - 1
 	}
-	if !out.TotalCapped && q.Offset > 0 && q.Offset >= out.Total {
+	if out.Total == 0 {
+		return nil, out, nil
+	}
+	if !out.TotalCapped && q.Offset >= out.Total {
 		// Past the end (?page=999): show the last page.
-		q.Offset = max(0, (out.Total-1)/q.Limit*q.Limit)
+		q.Offset = clampOffset(q.Offset, q.Limit, out.Total)
 		out.Offset = q.Offset
+		var err error
 		if plan, err = s.memberQueries(ctx, q); err != nil {
-			return MemberPage{}, err
+			return nil, out, err
 		}
 	}
-	if out.Total == 0 {
-		return out, nil
+	ids, err := s.userIDs(ctx, "search members", plan.page)
+	return ids, out, err
+}
+
+// searchBounded reads the page of a search whose rarest gram is common, then counts
+// the matches among that gram's first gramEstimateCap index rows: a lower bound,
+// unless the page itself shows where the matches end.
+func (s *Store) searchBounded(ctx context.Context, q MemberQuery, plan memberPlan, out MemberPage) ([]string, MemberPage, error) {
+	ids, err := s.userIDs(ctx, "search members", plan.page)
+	if err != nil {
+		return nil, out, err
 	}
-	if plan.broad != nil && out.TotalCapped {
-		plan.page = *plan.broad
+	if len(ids) < q.Limit && (len(ids) > 0 || q.Offset == 0) {
+		out.Total = q.Offset + len(ids)
+		return ids, out, nil
 	}
+	if len(ids) == 0 {
+		// Past the end of a broad search: count all its matches to find the last page.
+		var total int64
+		if err := s.db.WithContext(ctx).Raw(plan.exactCount.sql, plan.exactCount.args...).Scan(&total).Error; err != nil {
+			return nil, out, dbError("count members", err)
+		}
+		out.Total = int(total)
+		if out.Total == 0 {
+			return nil, out, nil
+		}
+		q.Offset = clampOffset(q.Offset, q.Limit, out.Total)
+		out.Offset = q.Offset
+		if plan, err = s.memberQueries(ctx, q); err != nil {
+			return nil, out, err
+		}
+		ids, err = s.userIDs(ctx, "search members", plan.page)
+		return ids, out, err
+	}
+	var matched int64
+	if err := s.db.WithContext(ctx).Raw(plan.count.sql, plan.count.args...).Scan(&matched).Error; err != nil {
+		return nil, out, dbError("count members", err)
+	}
+	out.Total, out.TotalCapped = max(int(matched), q.Offset+len(ids)), true
+	if int(matched) >= plan.countCap {
+		out.Total = plan.countCap - 1
+	}
+	return ids, out, nil
+}
+
+// clampOffset moves an offset at or past total to the start of the last page.
+func clampOffset(offset, limit, total int) int {
+	if offset < total || total == 0 {
+		return min(offset, max(total, 0))
+	}
+	return (total - 1) / limit * limit
+}
+
+func (s *Store) userIDs(ctx context.Context, step string, q sqlQuery) ([]string, error) {
 	var ids []string
-	if err := db.Raw(plan.page.sql, plan.page.args...).Scan(&ids).Error; err != nil {
-		return MemberPage{}, dbError("search members", err)
+	if err := s.db.WithContext(ctx).Raw(q.sql, q.args...).Scan(&ids).Error; err != nil {
+		return nil, dbError(step, err)
 	}
-	if out.Rows, err = s.memberRows(ctx, ids); err != nil {
-		return MemberPage{}, err
-	}
-	return out, nil
+	return ids, nil
 }
 
 // exportBatch is how many members ExportMembers hands over at a time.
@@ -160,18 +238,28 @@ const exportBatch = 500
 func (s *Store) ExportMembers(ctx context.Context, q MemberQuery, fn func([]MemberRow) error) error {
 	q.Offset, q.Limit = 0, exportBatch
 	q = q.normalized()
-	for {
-		plan, err := s.memberQueries(ctx, q)
-		if err != nil || plan.empty {
+	plan, err := s.memberQueries(ctx, q)
+	if err != nil || plan.empty {
+		return err
+	}
+	var all []string
+	if plan.all != nil {
+		if all, err = s.userIDs(ctx, "export members", *plan.all); err != nil {
 			return err
 		}
-		page := plan.page
-		if plan.broad != nil {
-			page = *plan.broad // the export reads every match: the sort column's index in order
-		}
+	}
+	for {
 		var ids []string
-		if err := s.db.WithContext(ctx).Raw(page.sql, page.args...).Scan(&ids).Error; err != nil {
-			return dbError("export members", err)
+		switch {
+		case plan.all != nil:
+			ids = all[min(q.Offset, len(all)):min(q.Offset+q.Limit, len(all))]
+		default:
+			if plan, err = s.memberQueries(ctx, q); err != nil {
+				return err
+			}
+			if ids, err = s.userIDs(ctx, "export members", plan.page); err != nil {
+				return err
+			}
 		}
 		rows, err := s.memberRows(ctx, ids)
 		if err != nil {
@@ -208,18 +296,20 @@ type sqlQuery struct {
 	args []any
 }
 
-// memberPlan is how SearchMembers answers one query.
+// memberPlan is how SearchMembers answers one query: one of
+//   - all: every match in order, when the search's rarest gram is rare enough
+//     (gramEstimateCap index rows at most) that reading all its candidates is cheap;
+//   - bounded: page, then count as a lower bound (the rarest gram is common, so there
+//     may be many matches; exactCount only to find the last page);
+//   - page and count (up to countCap): listing everyone, or a short prefix search.
 type memberPlan struct {
-	page  sqlQuery // the userids of the page, in order
-	count sqlQuery // the number of matches, up to countCap
-	// countCap, when > 0, is the LIMIT count stops at: reaching it means "at least
-	// countCap-1" (counting one more tells "exactly the cap" from "more").
-	countCap int
-	// broad, when set, replaces page once the count reaches its cap: with that many
-	// matches, walking the sort column's index and testing each row finds a page sooner
-	// than sorting every candidate the grams yield.
-	broad *sqlQuery
-	empty bool // a gram of the search is in no one's values: nothing matches
+	page       sqlQuery
+	count      sqlQuery
+	countCap   int // > 0: count stops there, and reaching it means "more than countCap-1"
+	all        *sqlQuery
+	bounded    bool
+	exactCount sqlQuery
+	empty      bool // a gram of the search is in no one's values: nothing matches
 }
 
 // memberQueries returns the statements of q (normalized).
@@ -270,7 +360,7 @@ func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (memberPlan, e
 	if grams == nil {
 		return s.prefixPlan(q, plan, filters, filterArgs), nil
 	}
-	ranked, err := s.rankGrams(ctx, grams)
+	ranked, rarest, err := s.rankGrams(ctx, grams)
 	if err != nil {
 		return plan, err
 	}
@@ -280,34 +370,49 @@ func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (memberPlan, e
 	}
 	// The rarest gram drives; the next two are checked on the index alone (a primary
 	// key probe each), so that LIKE reads the rows of few non-matching users.
-	from := "dingtalk_user_grams g " + s.forcedJoin() + " dingtalk_users u ON u.userid = g.userid AND u.name_key = g.name_key"
-	where := " WHERE g.gram = ?"
-	args := []any{[]byte(ranked[0])}
+	join := " " + s.forcedJoin() + " dingtalk_users u ON u.userid = g.userid AND u.name_key = g.name_key"
+	where := " WHERE 1=1"
+	var args []any
 	for _, g := range ranked[1:min(len(ranked), 3)] {
 		where += " AND EXISTS (SELECT 1 FROM dingtalk_user_grams p WHERE p.gram = ? AND p.name_key = g.name_key AND p.userid = g.userid)"
 		args = append(args, []byte(g))
 	}
 	where += contains + filters
 	args = append(append(args, likeArgs...), filterArgs...)
+	driver := []any{[]byte(ranked[0])}
 	selectKw := "SELECT "
 	if Dialect(s.db) == DialectMySQL {
 		// The gram index must be read first and in order; MariaDB otherwise may start
 		// from the users table for a broad gram.
 		selectKw = "SELECT STRAIGHT_JOIN "
 	}
+	from := "dingtalk_user_grams g" + join + " AND g.gram = ?" // the driver's argument goes first
 	pageOrder := order
 	if q.Sort == SortByName {
 		// The gram rows carry the sort key: the page comes off their index in order.
 		pageOrder = orderBy("g", []string{"name_key", "userid"}, q.Desc)
 	}
-	plan.page = sqlQuery{selectKw + "g.userid FROM " + from + where + pageOrder + " LIMIT ? OFFSET ?", append(slices.Clone(args), limit...)}
-	plan.count = sqlQuery{"SELECT COUNT(*) FROM (" + selectKw + "1 FROM " + from + where + " LIMIT ?) c", append(slices.Clone(args), plan.countCap)}
-	if q.Sort != SortByName {
-		plan.broad = &sqlQuery{
-			"SELECT u.userid FROM dingtalk_users u WHERE 1=1" + contains + filters + order + " LIMIT ? OFFSET ?",
-			append(append(slices.Clone(likeArgs), filterArgs...), limit...),
-		}
+	if rarest <= gramEstimateCap {
+		plan.all = &sqlQuery{selectKw + "g.userid FROM " + from + where + pageOrder, append(slices.Clone(driver), args...)}
+		return plan, nil
 	}
+	plan.bounded = true
+	if q.Sort == SortByName {
+		plan.page = sqlQuery{selectKw + "g.userid FROM " + from + where + pageOrder + " LIMIT ? OFFSET ?",
+			append(append(slices.Clone(driver), args...), limit...)}
+	} else {
+		// With this many candidates, walking the sort column's index and testing each
+		// row finds a page sooner than sorting every candidate.
+		plan.page = sqlQuery{"SELECT u.userid FROM dingtalk_users u WHERE 1=1" + contains + filters + order + " LIMIT ? OFFSET ?",
+			append(append(slices.Clone(likeArgs), filterArgs...), limit...)}
+	}
+	// The count reads the driver's first rows only: enough to say "more than 1000" of a
+	// broad search, and bounded for a search whose grams are all common but rarely
+	// together.
+	firstRows := "(SELECT gram, name_key, userid FROM dingtalk_user_grams WHERE gram = ? ORDER BY name_key, userid LIMIT ?) g"
+	plan.count = sqlQuery{"SELECT COUNT(*) FROM (" + selectKw + "1 FROM " + firstRows + join + where + " LIMIT ?) c",
+		append(append([]any{[]byte(ranked[0]), gramEstimateCap}, args...), plan.countCap)}
+	plan.exactCount = sqlQuery{"SELECT COUNT(*) FROM " + from + where, append(slices.Clone(driver), args...)}
 	return plan, nil
 }
 
@@ -345,7 +450,7 @@ func (s *Store) prefixPlan(q MemberQuery, plan memberPlan, filters string, filte
 // rankGrams returns grams (at most maxQueryGrams of them, spread over the query) from
 // the rarest to the most common, or nil when one of them is in no one's values. Each is
 // counted only up to gramEstimateCap index rows, in one statement.
-func (s *Store) rankGrams(ctx context.Context, grams []string) ([]string, error) {
+func (s *Store) rankGrams(ctx context.Context, grams []string) (ranked []string, rarest int, err error) {
 	if len(grams) > maxQueryGrams {
 		picked := make([]string, 0, maxQueryGrams)
 		for i := range maxQueryGrams {
@@ -356,7 +461,8 @@ func (s *Store) rankGrams(ctx context.Context, grams []string) ([]string, error)
 	parts := make([]string, len(grams))
 	var args []any
 	for i, g := range grams {
-		parts[i] = fmt.Sprintf("SELECT %d AS i, (SELECT COUNT(*) FROM (SELECT 1 FROM dingtalk_user_grams WHERE gram = ? LIMIT %d) t%d) AS n", i, gramEstimateCap, i)
+		// One more than the cap: reaching it tells "more than the cap" from "exactly".
+		parts[i] = fmt.Sprintf("SELECT %d AS i, (SELECT COUNT(*) FROM (SELECT 1 FROM dingtalk_user_grams WHERE gram = ? LIMIT %d) t%d) AS n", i, gramEstimateCap+1, i)
 		args = append(args, []byte(g))
 	}
 	var counts []struct {
@@ -364,12 +470,12 @@ func (s *Store) rankGrams(ctx context.Context, grams []string) ([]string, error)
 		N int `gorm:"column:n"`
 	}
 	if err := s.db.WithContext(ctx).Raw(strings.Join(parts, " UNION ALL "), args...).Scan(&counts).Error; err != nil {
-		return nil, dbError("estimate search grams", err)
+		return nil, 0, dbError("estimate search grams", err)
 	}
 	n := make([]int, len(grams))
 	for _, c := range counts {
 		if c.N == 0 {
-			return nil, nil
+			return nil, 0, nil
 		}
 		n[c.I] = c.N
 	}
@@ -379,11 +485,11 @@ func (s *Store) rankGrams(ctx context.Context, grams []string) ([]string, error)
 	}
 	// Stable: among equally common grams the query's order decides, for repeatable plans.
 	slices.SortStableFunc(order, func(a, b int) int { return n[a] - n[b] })
-	ranked := make([]string, len(order))
+	ranked = make([]string, len(order))
 	for i, o := range order {
 		ranked[i] = grams[o]
 	}
-	return ranked, nil
+	return ranked, n[order[0]], nil
 }
 
 // forcedJoin is the inner join that keeps the gram index as the outer loop (SQLite's
