@@ -19,12 +19,16 @@ const (
 // exactly.
 const MemberCountCap = 1000
 
-// gramEstimateCap bounds how many index rows of one gram are counted to pick the rarest.
-const gramEstimateCap = 2000
+// gramEstimateCap bounds how many index rows of one gram are counted to pick the
+// rarest; a search whose rarest gram has no more reads all its candidates at once.
+const gramEstimateCap = 1000
+
+// countBudget is how many index rows of its rarest gram a broad search's count reads.
+const countBudget = 2000
 
 // maxQueryGrams bounds how many of a long query's grams are looked at; the others are
 // checked by LIKE.
-const maxQueryGrams = 8
+const maxQueryGrams = 6
 
 // MemberSort is a column the Members screen sorts by.
 type MemberSort string
@@ -174,7 +178,7 @@ func (s *Store) searchCounted(ctx context.Context, q MemberQuery, plan memberPla
 }
 
 // searchBounded reads the page of a search whose rarest gram is common, then counts
-// the matches among that gram's first gramEstimateCap index rows: a lower bound,
+// the matches among that gram's first countBudget index rows: a lower bound,
 // unless the page itself shows where the matches end.
 func (s *Store) searchBounded(ctx context.Context, q MemberQuery, plan memberPlan, out MemberPage) ([]string, MemberPage, error) {
 	ids, err := s.userIDs(ctx, "search members", plan.page)
@@ -315,8 +319,10 @@ type memberPlan struct {
 // memberQueries returns the statements of q (normalized).
 func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (memberPlan, error) {
 	var plan memberPlan
-	// filters are the department and Confluence filters on alias u, with their arguments.
-	filters, filterArgs := "", []any(nil)
+	// filters are the department and Confluence filters on alias u, with their arguments;
+	// gramFilters the same for a walk of the gram index, which probes each candidate's
+	// departments rather than collecting a large department's members first.
+	filters, gramFilters, filterArgs := "", "", []any(nil)
 	if q.DeptID != 0 {
 		depts := []int64{q.DeptID}
 		if q.Subtree {
@@ -326,11 +332,14 @@ func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (memberPlan, e
 			}
 		}
 		filters = " AND u.userid IN (SELECT userid FROM department_members WHERE dept_id IN ?)"
+		gramFilters = " AND EXISTS (SELECT 1 FROM department_members dm WHERE dm.userid = g.userid AND dm.dept_id IN ?)"
 		filterArgs = []any{depts}
 	}
 	if q.WithoutConfluenceUser {
 		// idx_users_dingtalk_user_id makes this one index probe per candidate.
-		filters += " AND NOT EXISTS (SELECT 1 FROM users cu WHERE cu.dingtalk_user_id = u.userid)"
+		const unlinked = " AND NOT EXISTS (SELECT 1 FROM users cu WHERE cu.dingtalk_user_id = u.userid)"
+		filters += unlinked
+		gramFilters += unlinked
 	}
 	order := orderBy("u", q.Sort.orderColumns(), q.Desc)
 	limit := []any{q.Limit, q.Offset}
@@ -368,38 +377,40 @@ func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (memberPlan, e
 		plan.empty = true
 		return plan, nil
 	}
-	// The rarest gram drives; the next two are checked on the index alone (a primary
-	// key probe each), so that LIKE reads the rows of few non-matching users.
-	join := " " + s.forcedJoin() + " dingtalk_users u ON u.userid = g.userid AND u.name_key = g.name_key"
-	where := " WHERE 1=1"
-	var args []any
-	for _, g := range ranked[1:min(len(ranked), 3)] {
-		where += " AND EXISTS (SELECT 1 FROM dingtalk_user_grams p WHERE p.gram = ? AND p.name_key = g.name_key AND p.userid = g.userid)"
-		args = append(args, []byte(g))
+	// The rarest gram drives; the next two are joined on their primary key (the gram
+	// and the user's key: at most one row each), so that LIKE reads the rows of few
+	// non-matching users. Joins rather than EXISTS: MariaDB turns an EXISTS into a
+	// semi-join and may then scan the whole gram for each candidate.
+	var probes string
+	var probeArgs []any
+	for i, g := range ranked[1:min(len(ranked), 3)] {
+		probes += fmt.Sprintf(" %[1]s dingtalk_user_grams p%[2]d ON p%[2]d.gram = ? AND p%[2]d.name_key = g.name_key AND p%[2]d.userid = g.userid", s.forcedJoin(), i)
+		probeArgs = append(probeArgs, []byte(g))
 	}
-	where += contains + filters
-	args = append(append(args, likeArgs...), filterArgs...)
-	driver := []any{[]byte(ranked[0])}
+	joins := probes + " " + s.forcedJoin() + " dingtalk_users u ON u.userid = g.userid AND u.name_key = g.name_key"
+	where := gramFilters + contains
+	whereArgs := append(slices.Clone(filterArgs), likeArgs...)
 	selectKw := "SELECT "
 	if Dialect(s.db) == DialectMySQL {
 		// The gram index must be read first and in order; MariaDB otherwise may start
 		// from the users table for a broad gram.
 		selectKw = "SELECT STRAIGHT_JOIN "
 	}
-	from := "dingtalk_user_grams g" + join + " AND g.gram = ?" // the driver's argument goes first
+	from := "dingtalk_user_grams g" + joins + " WHERE g.gram = ?"
+	args := append(append(slices.Clone(probeArgs), []byte(ranked[0])), whereArgs...)
 	pageOrder := order
 	if q.Sort == SortByName {
 		// The gram rows carry the sort key: the page comes off their index in order.
 		pageOrder = orderBy("g", []string{"name_key", "userid"}, q.Desc)
 	}
 	if rarest <= gramEstimateCap {
-		plan.all = &sqlQuery{selectKw + "g.userid FROM " + from + where + pageOrder, append(slices.Clone(driver), args...)}
+		plan.all = &sqlQuery{selectKw + "g.userid FROM " + from + where + pageOrder, args}
 		return plan, nil
 	}
 	plan.bounded = true
 	if q.Sort == SortByName {
 		plan.page = sqlQuery{selectKw + "g.userid FROM " + from + where + pageOrder + " LIMIT ? OFFSET ?",
-			append(append(slices.Clone(driver), args...), limit...)}
+			append(slices.Clone(args), limit...)}
 	} else {
 		// With this many candidates, walking the sort column's index and testing each
 		// row finds a page sooner than sorting every candidate.
@@ -410,9 +421,10 @@ func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (memberPlan, e
 	// broad search, and bounded for a search whose grams are all common but rarely
 	// together.
 	firstRows := "(SELECT gram, name_key, userid FROM dingtalk_user_grams WHERE gram = ? ORDER BY name_key, userid LIMIT ?) g"
-	plan.count = sqlQuery{"SELECT COUNT(*) FROM (" + selectKw + "1 FROM " + firstRows + join + where + " LIMIT ?) c",
-		append(append([]any{[]byte(ranked[0]), gramEstimateCap}, args...), plan.countCap)}
-	plan.exactCount = sqlQuery{"SELECT COUNT(*) FROM " + from + where, append(slices.Clone(driver), args...)}
+	countArgs := append([]any{[]byte(ranked[0]), countBudget}, probeArgs...)
+	countArgs = append(append(countArgs, whereArgs...), plan.countCap)
+	plan.count = sqlQuery{"SELECT COUNT(*) FROM (" + selectKw + "1 FROM " + firstRows + joins + " WHERE 1=1" + where + " LIMIT ?) c", countArgs}
+	plan.exactCount = sqlQuery{"SELECT COUNT(*) FROM " + from + where, args}
 	return plan, nil
 }
 

@@ -18,8 +18,9 @@ import (
 // number, mobile or userid. Neither database can answer "contains" from an ordinary
 // index, and MariaDB has no n-gram full-text parser, so the org sync keeps an index
 // table of its own, dingtalk_user_grams: one row per distinct gram of a user's searched
-// values (ASCII-folded): every 3-rune window, and for each non-ASCII rune (Chinese has
-// no spaces and short names) also the rune itself and the 2-rune window it starts.
+// values (ASCII-folded): every 3-rune window, every 5-digit window of a run of digits,
+// and for each non-ASCII rune (Chinese has no spaces and short names) also the rune
+// itself and the 2-rune window it starts.
 // Every value containing a query of 3 or more runes holds all of the query's trigrams;
 // one of 1 or 2 runes that starts with a non-ASCII rune is itself a stored gram. Shorter
 // ASCII queries ("li") fall back to a prefix search of the columns' own indexes.
@@ -39,6 +40,11 @@ const (
 	nameKeyBytes = 64
 	// indexedRunes bounds how much of one value is indexed (the columns hold 255).
 	indexedRunes = 255
+	// digitGramLen is the length of the extra grams of digit runs: phone and job
+	// numbers are made of ten characters, so their trigrams are each shared by a tenth
+	// of the organisation or more ("800" is in every mobile starting 1380), while a
+	// 5-digit window narrows to a few hundred of 100,000 users.
+	digitGramLen = 5
 )
 
 // DingTalkUserGram is one row of the search index; only the DingTalk user writes touch it.
@@ -100,6 +106,9 @@ func userGrams(u DingTalkUser) []string {
 				}
 			}
 		}
+		for _, g := range digitGrams(r) {
+			set[g] = struct{}{}
+		}
 	}
 	grams := make([]string, 0, len(set))
 	for g := range set {
@@ -115,7 +124,9 @@ func queryGrams(q string) []string {
 	r := []rune(FoldCase(q))
 	switch {
 	case len(r) >= gramRunes:
-		var grams []string
+		// The digit grams first: when every gram is common, the first one drives,
+		// and a 5-digit window is the more telling.
+		grams := digitGrams(r)
 		for i := 0; i+gramRunes <= len(r); i++ {
 			if g := string(r[i : i+gramRunes]); !slices.Contains(grams, g) {
 				grams = append(grams, g)
@@ -126,6 +137,24 @@ func queryGrams(q string) []string {
 		return []string{string(r)}
 	}
 	return nil
+}
+
+// digitGrams returns the digitGramLen-long windows of r's runs of ASCII digits.
+func digitGrams(r []rune) []string {
+	var grams []string
+	for i := 0; i < len(r); {
+		j := i
+		for j < len(r) && '0' <= r[j] && r[j] <= '9' {
+			j++
+		}
+		for k := i; k+digitGramLen <= j; k++ {
+			if g := string(r[k : k+digitGramLen]); !slices.Contains(grams, g) {
+				grams = append(grams, g)
+			}
+		}
+		i = max(j, i+1)
+	}
+	return grams
 }
 
 // gramDiff returns the grams in a but not in b; both sorted.
