@@ -332,7 +332,11 @@ func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (memberPlan, e
 			}
 		}
 		filters = " AND u.userid IN (SELECT userid FROM department_members WHERE dept_id IN ?)"
-		gramFilters = " AND EXISTS (SELECT 1 FROM department_members dm WHERE dm.userid = g.userid AND dm.dept_id IN ?)"
+		// A scalar subquery by the userid index: one or two rows per candidate. MariaDB
+		// turns an EXISTS into a semi-join, which read the whole department's index per
+		// candidate of the page.
+		gramFilters = " AND (SELECT 1 FROM department_members dm" + s.indexHint("idx_department_members_userid") +
+			" WHERE dm.userid = g.userid AND dm.dept_id IN ? LIMIT 1) IS NOT NULL"
 		filterArgs = []any{depts}
 	}
 	if q.WithoutConfluenceUser {
@@ -502,6 +506,14 @@ func (s *Store) rankGrams(ctx context.Context, grams []string) (ranked []string,
 		ranked[i] = grams[o]
 	}
 	return ranked, n[order[0]], nil
+}
+
+// indexHint makes a table reference use index.
+func (s *Store) indexHint(index string) string {
+	if Dialect(s.db) == DialectSQLite {
+		return " INDEXED BY " + index
+	}
+	return " FORCE INDEX (" + index + ")"
 }
 
 // forcedJoin is the inner join that keeps the gram index as the outer loop (SQLite's
