@@ -373,6 +373,20 @@ func (s *Store) memberQueries(ctx context.Context, q MemberQuery) (memberPlan, e
 	if grams == nil {
 		return s.prefixPlan(q, plan, filters, filterArgs), nil
 	}
+	pending, err := s.searchPending(ctx)
+	if err != nil {
+		return plan, err
+	}
+	if pending {
+		// A sync is writing users whose grams are not in the index yet: test every
+		// user's values directly until it has written them. Correct, and slower
+		// (a scan) only while that lasts.
+		plan.page = sqlQuery{"SELECT u.userid FROM dingtalk_users u WHERE 1=1" + contains + filters + order + " LIMIT ? OFFSET ?",
+			append(append(slices.Clone(likeArgs), filterArgs...), limit...)}
+		plan.count = sqlQuery{"SELECT COUNT(*) FROM (SELECT 1 FROM dingtalk_users u WHERE 1=1" + contains + filters + " LIMIT ?) c",
+			append(append(slices.Clone(likeArgs), filterArgs...), plan.countCap)}
+		return plan, nil
+	}
 	ranked, rarest, err := s.rankGrams(ctx, grams)
 	if err != nil {
 		return plan, err

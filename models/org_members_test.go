@@ -226,6 +226,27 @@ func TestSearchMembersIndexFollowsSyncs(t *testing.T) {
 			t.Errorf("a user who left: %+v, %v; want them listed as left", page.Rows, err)
 		}
 
+		// As the org sync writes: the grams come later, the search is right meanwhile.
+		zhang.Name, zhang.Email = "张无忌", "wuji@later.example"
+		if _, err := store.UpsertDingTalkUsersIndexLater(ctx, []models.DingTalkUser{zhang, {UserID: "new", Name: "新人", Active: true}}, t0); err != nil {
+			t.Fatal(err)
+		}
+		for round := range 2 {
+			for _, tt := range []struct {
+				search string
+				want   []string
+			}{{"无忌", []string{"zs"}}, {"later.exa", []string{"zs"}}, {"阿丰", nil}, {"新", []string{"new"}}, {"四", []string{"ls"}}} {
+				if got := find(tt.search); !slices.Equal(got, tt.want) {
+					t.Errorf("round %d: %q finds %v, want %v", round, tt.search, got, tt.want)
+				}
+			}
+			if round == 0 {
+				if n, err := store.IndexPendingMembers(ctx); err != nil || n != 2 {
+					t.Fatalf("IndexPendingMembers: %d, %v; want 2 users", n, err)
+				}
+			}
+		}
+
 		var incremental, rebuilt int64
 		db.Model(&models.DingTalkUserGram{}).Count(&incremental)
 		if err := store.RebuildMemberSearchIndex(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // The Members search finds a typed string anywhere in a user's name, e-mails, job
@@ -177,12 +178,20 @@ const gramInsertBatch = 1000
 // what was stored for them before (old, by userid; absent for new users). A user whose
 // sort key is unchanged only has the grams that differ deleted and inserted, so a sync
 // that changes a title or one digit of a phone number writes a handful of rows.
-func writeUserGrams(tx *gorm.DB, changed []DingTalkUser, old map[string]DingTalkUser) error {
+//
+// With later, the new grams are left to IndexPendingMembers (the users are written
+// search_pending); only the stale ones go now.
+func writeUserGrams(tx *gorm.DB, changed []DingTalkUser, old map[string]DingTalkUser, later bool) error {
 	var fresh []DingTalkUserGram
 	for _, u := range changed {
 		grams := userGrams(u)
 		var stale []string
 		before, existed := old[u.UserID]
+		if existed && before.SearchPending {
+			// Its grams were never written but for those of even earlier values, which
+			// the index's join on name_key and the LIKE keep from matching wrongly.
+			existed = false
+		}
 		switch {
 		case existed && bytes.Equal(before.NameKey, u.NameKey):
 			prev := userGrams(before)
@@ -200,11 +209,69 @@ func writeUserGrams(tx *gorm.DB, changed []DingTalkUser, old map[string]DingTalk
 				return dbError("delete search grams", err)
 			}
 		}
+		if later {
+			continue
+		}
 		for _, g := range grams {
 			fresh = append(fresh, DingTalkUserGram{Gram: []byte(g), NameKey: u.NameKey, UserID: u.UserID})
 		}
 	}
 	return insertGrams(tx, fresh)
+}
+
+// pendingIndexBatch is how many users IndexPendingMembers indexes in one transaction.
+const pendingIndexBatch = 2000
+
+// IndexPendingMembers writes the search grams of every user marked search_pending, in
+// large transactions, and clears the mark; it returns how many users it indexed.
+func (s *Store) IndexPendingMembers(ctx context.Context) (int, error) {
+	done := 0
+	for {
+		n := 0
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var users []DingTalkUser
+			q := tx.Where("search_pending = ?", true).Order("userid").Limit(pendingIndexBatch)
+			if Dialect(tx) == DialectMySQL {
+				q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+			}
+			if err := q.Find(&users).Error; err != nil {
+				return dbError("read users to index", err)
+			}
+			if n = len(users); n == 0 {
+				return nil
+			}
+			var rows []DingTalkUserGram
+			ids := make([]string, len(users))
+			for i, u := range users {
+				ids[i] = u.UserID
+				for _, g := range userGrams(u) {
+					rows = append(rows, DingTalkUserGram{Gram: []byte(g), NameKey: u.NameKey, UserID: u.UserID})
+				}
+			}
+			if err := insertGrams(tx, rows); err != nil {
+				return err
+			}
+			for chunk := range slices.Chunk(ids, orgBatch) {
+				if err := tx.Model(&DingTalkUser{}).Where("userid IN ?", chunk).UpdateColumn("search_pending", false).Error; err != nil {
+					return dbError("mark users indexed", err)
+				}
+			}
+			return nil
+		})
+		if err != nil || n == 0 {
+			return done, err
+		}
+		done += n
+	}
+}
+
+// searchPending reports whether some user's grams are not written yet.
+func (s *Store) searchPending(ctx context.Context) (bool, error) {
+	var found []int
+	if err := s.db.WithContext(ctx).Raw("SELECT 1 FROM dingtalk_users WHERE search_pending = ? LIMIT 1", true).Scan(&found).Error; err != nil {
+		return false, dbError("look for users to index", err)
+	}
+	return len(found) > 0, nil
 }
 
 // insertGrams inserts rows in key order (so concurrent writers lock in the same order),
@@ -294,13 +361,13 @@ func rebuildMemberSearchIndex(db *gorm.DB) error {
 		}
 		err := db.Transaction(func(tx *gorm.DB) error {
 			for i := range users {
-				users[i].NameKey = keys.key(users[i].Name)
+				users[i].NameKey, users[i].SearchPending = keys.key(users[i].Name), false
 				if err := tx.Model(&DingTalkUser{}).Where("userid = ?", users[i].UserID).
-					UpdateColumn("name_key", users[i].NameKey).Error; err != nil {
+					UpdateColumns(map[string]any{"name_key": users[i].NameKey, "search_pending": false}).Error; err != nil {
 					return dbError("write name key", err)
 				}
 			}
-			return writeUserGrams(tx, users, nil)
+			return writeUserGrams(tx, users, nil, false)
 		})
 		if err != nil {
 			return err

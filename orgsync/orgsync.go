@@ -156,6 +156,10 @@ func (s *Service) Recover(ctx context.Context) error {
 	if n > 0 {
 		s.log.WarnContext(ctx, "marked org syncs whose server stopped during them as interrupted", slog.Int("runs", n))
 	}
+	// A run that stopped with its server may have left users unindexed for search.
+	if _, err := s.store.IndexPendingMembers(ctx); err != nil {
+		return fmt.Errorf("orgsync: recover: %w", err)
+	}
 	return nil
 }
 
@@ -318,6 +322,14 @@ func (s *Service) execute(ctx context.Context, run models.SyncRun, client *dingt
 	}()
 
 	err := s.work(workCtx, p, client)
+	// Whatever the walk wrote is searchable either way (the search reads users not yet
+	// indexed directly); indexing them now makes the search fast again. Before the end
+	// is recorded, so that a finished run means an up-to-date index.
+	if n, ierr := s.store.IndexPendingMembers(workCtx); ierr != nil && workCtx.Err() == nil {
+		s.log.WarnContext(ctx, "org sync: index members for search", append(runAttrs(p.snapshot()), slog.Any("error", ierr))...)
+	} else if n > 0 {
+		s.log.DebugContext(ctx, "org sync: indexed members for search", append(runAttrs(p.snapshot()), slog.Int("users", n))...)
+	}
 	stopFlush()
 	<-flushed
 	if cause := context.Cause(workCtx); errors.Is(cause, errTakenOver) {
