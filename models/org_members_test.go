@@ -241,7 +241,7 @@ func TestSearchMembersIndexFollowsSyncs(t *testing.T) {
 				}
 			}
 			if round == 0 {
-				if n, err := store.IndexPendingMembers(ctx); err != nil || n != 2 {
+				if n, err := store.IndexPendingMembers(ctx, 0); err != nil || n != 2 {
 					t.Fatalf("IndexPendingMembers: %d, %v; want 2 users", n, err)
 				}
 			}

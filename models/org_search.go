@@ -220,13 +220,14 @@ func writeUserGrams(tx *gorm.DB, changed []DingTalkUser, old map[string]DingTalk
 }
 
 // pendingIndexBatch is how many users IndexPendingMembers indexes in one transaction.
-const pendingIndexBatch = 2000
+const pendingIndexBatch = 500
 
-// IndexPendingMembers writes the search grams of every user marked search_pending, in
-// large transactions, and clears the mark; it returns how many users it indexed.
-func (s *Store) IndexPendingMembers(ctx context.Context) (int, error) {
+// IndexPendingMembers writes the search grams of the users marked search_pending, in
+// transactions of 500 users, and clears the mark; it stops after about max users (0:
+// all of them) and returns how many it indexed.
+func (s *Store) IndexPendingMembers(ctx context.Context, max int) (int, error) {
 	done := 0
-	for {
+	for max <= 0 || done < max {
 		n := 0
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var users []DingTalkUser
@@ -263,6 +264,7 @@ func (s *Store) IndexPendingMembers(ctx context.Context) (int, error) {
 		}
 		done += n
 	}
+	return done, nil
 }
 
 // searchPending reports whether some user's grams are not written yet.

@@ -157,7 +157,7 @@ func (s *Service) Recover(ctx context.Context) error {
 		s.log.WarnContext(ctx, "marked org syncs whose server stopped during them as interrupted", slog.Int("runs", n))
 	}
 	// A run that stopped with its server may have left users unindexed for search.
-	if _, err := s.store.IndexPendingMembers(ctx); err != nil {
+	if _, err := s.store.IndexPendingMembers(ctx, 0); err != nil {
 		return fmt.Errorf("orgsync: recover: %w", err)
 	}
 	return nil
@@ -321,11 +321,19 @@ func (s *Service) execute(ctx context.Context, run models.SyncRun, client *dingt
 		s.flushLoop(flushCtx, p, stopWork)
 	}()
 
+	indexCtx, stopIndex := context.WithCancel(workCtx)
+	indexed := make(chan struct{})
+	go func() {
+		defer close(indexed)
+		s.indexLoop(indexCtx, p)
+	}()
 	err := s.work(workCtx, p, client)
+	stopIndex()
+	<-indexed
 	// Whatever the walk wrote is searchable either way (the search reads users not yet
-	// indexed directly); indexing them now makes the search fast again. Before the end
-	// is recorded, so that a finished run means an up-to-date index.
-	if n, ierr := s.store.IndexPendingMembers(workCtx); ierr != nil && workCtx.Err() == nil {
+	// indexed directly); indexing the rest now makes the search fast again. Before the
+	// end is recorded, so that a finished run means an up-to-date index.
+	if n, ierr := s.store.IndexPendingMembers(workCtx, 0); ierr != nil && workCtx.Err() == nil {
 		s.log.WarnContext(ctx, "org sync: index members for search", append(runAttrs(p.snapshot()), slog.Any("error", ierr))...)
 	} else if n > 0 {
 		s.log.DebugContext(ctx, "org sync: indexed members for search", append(runAttrs(p.snapshot()), slog.Int("users", n))...)
@@ -399,6 +407,24 @@ func (s *Service) work(ctx context.Context, p *progress, client *dingtalk.Client
 		log: s.log.With(runAttrs(run)...),
 	}
 	return j.run(ctx)
+}
+
+// indexLoop writes the search grams of the users the walk has written (see
+// models.Store.UpsertDingTalkUsersIndexLater) a batch every FlushEvery while the walk
+// waits on DingTalk's rate limit, so that little is left for its end.
+func (s *Service) indexLoop(ctx context.Context, p *progress) {
+	tick := s.clock.NewTicker(s.opts.FlushEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.Chan():
+		}
+		if _, err := s.store.IndexPendingMembers(ctx, 1); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "org sync: index members for search", append(runAttrs(p.snapshot()), slog.Any("error", err))...)
+		}
+	}
 }
 
 // flushLoop writes p's counters every FlushEvery while they change, and a heartbeat at
