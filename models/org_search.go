@@ -127,9 +127,11 @@ func queryGrams(q string) []string {
 	r := []rune(FoldCase(q))
 	switch {
 	case len(r) >= gramRunes:
-		// The digit grams first: when every gram is common, the first one drives,
-		// and a 5-digit window is the more telling.
+		// The digit grams first, last window first: when every gram is common, the
+		// first one drives, and a 5-digit window is the more telling, the more so
+		// towards a number's end (every mobile in a region starts alike).
 		grams := digitGrams(r)
+		slices.Reverse(grams)
 		for i := 0; i+gramRunes <= len(r); i++ {
 			if g := string(r[i : i+gramRunes]); !slices.Contains(grams, g) {
 				grams = append(grams, g)
