@@ -321,15 +321,7 @@ func (s *Service) execute(ctx context.Context, run models.SyncRun, client *dingt
 		s.flushLoop(flushCtx, p, stopWork)
 	}()
 
-	indexCtx, stopIndex := context.WithCancel(workCtx)
-	indexed := make(chan struct{})
-	go func() {
-		defer close(indexed)
-		s.indexLoop(indexCtx, p)
-	}()
 	err := s.work(workCtx, p, client)
-	stopIndex()
-	<-indexed
 	// Whatever the walk wrote is searchable either way (the search reads users not yet
 	// indexed directly); indexing the rest now makes the search fast again. Before the
 	// end is recorded, so that a finished run means an up-to-date index.
@@ -409,24 +401,6 @@ func (s *Service) work(ctx context.Context, p *progress, client *dingtalk.Client
 	return j.run(ctx)
 }
 
-// indexLoop writes the search grams of the users the walk has written (see
-// models.Store.UpsertDingTalkUsersIndexLater) a batch every FlushEvery while the walk
-// waits on DingTalk's rate limit, so that little is left for its end.
-func (s *Service) indexLoop(ctx context.Context, p *progress) {
-	tick := s.clock.NewTicker(s.opts.FlushEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.Chan():
-		}
-		if _, err := s.store.IndexPendingMembers(ctx, 1); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "org sync: index members for search", append(runAttrs(p.snapshot()), slog.Any("error", err))...)
-		}
-	}
-}
-
 // flushLoop writes p's counters every FlushEvery while they change, and a heartbeat at
 // least every StaleAfter/4, until ctx ends. If the run turns out to have been taken over
 // it stops the work.
@@ -439,6 +413,12 @@ func (s *Service) flushLoop(ctx context.Context, p *progress, stopWork context.C
 		case <-ctx.Done():
 			return
 		case <-tick.Chan():
+		}
+		// On SQLite the walk leaves its users' search grams to be written in batches
+		// (see models.Store.UpsertDingTalkUsersIndexLater): one batch a tick, while the
+		// walk waits on DingTalk's rate limit, so that little is left for its end.
+		if _, err := s.store.IndexPendingMembers(ctx, 1); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "org sync: index members for search", append(runAttrs(p.snapshot()), slog.Any("error", err))...)
 		}
 		now := s.now()
 		if !p.takeDirty() && now.Sub(lastWrite) < s.opts.StaleAfter/4 {
