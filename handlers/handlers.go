@@ -36,6 +36,8 @@ type Directory interface {
 	DepartmentTreeShowing(ctx context.Context, deptIDs []int64) ([]models.DepartmentNode, error)
 	Department(ctx context.Context, deptID int64) (models.Department, error)
 	SearchMembers(ctx context.Context, q models.MemberQuery) (models.MemberPage, error)
+	// ExportMembers hands every member matching q to fn, in q's order, a batch at a time.
+	ExportMembers(ctx context.Context, q models.MemberQuery, fn func([]models.MemberRow) error) error
 }
 
 // OrgSync starts the department and user syncs and tells how they stand (a run whose

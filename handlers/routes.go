@@ -96,6 +96,7 @@ func (h *Handlers) Register(e *echo.Echo) {
 	admin.get("/dingtalk/syncs", h.recentSyncs)
 	admin.get("/dingtalk/syncs/:id", h.syncRun)
 	admin.get("/dingtalk/members", h.members)
+	admin.get("/dingtalk/members.csv", h.membersCSV)
 	admin.get("/dingtalk/members/unmatched", h.unmatched)
 	admin.get("/dingtalk/deliveries", h.deliveries)
 	admin.get("/dingtalk/deliveries/:id", h.deliveryEvent)

@@ -92,12 +92,6 @@ func (s *Store) DeliveryEvents(ctx context.Context, q DeliveryEventQuery) (Deliv
 	return page, err
 }
 
-// likeContains is the LIKE pattern (ESCAPE '!') matching s anywhere, its wildcards
-// escaped so that "100%" finds "100%", not "1000".
-func likeContains(s string) string {
-	return "%" + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s) + "%"
-}
-
 func (s *Store) deliverySummaries(ctx context.Context, eventIDs []uint64) (map[uint64]DeliverySummary, error) {
 	out := map[uint64]DeliverySummary{}
 	if len(eventIDs) == 0 {

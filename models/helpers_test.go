@@ -10,7 +10,7 @@ import (
 	"github.com/dingfluence/dingfluence/secretbox"
 )
 
-func testBox(t *testing.T, fill byte) *secretbox.Box {
+func testBox(t testing.TB, fill byte) *secretbox.Box {
 	t.Helper()
 	box, err := secretbox.New(bytes.Repeat([]byte{fill}, secretbox.KeySize))
 	if err != nil {
@@ -19,7 +19,7 @@ func testBox(t *testing.T, fill byte) *secretbox.Box {
 	return box
 }
 
-func newStore(t *testing.T, db *gorm.DB) *models.Store {
+func newStore(t testing.TB, db *gorm.DB) *models.Store {
 	t.Helper()
 	return models.NewStore(db, testBox(t, 7))
 }

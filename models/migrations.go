@@ -33,6 +33,7 @@ func migrations() []*gormigrate.Migration {
 		{ID: "202612020020_users_notify_enabled_match_status", Migrate: migrate0020UsersNotifyEnabledMatchStatus},
 		{ID: "202612020040_notifications", Migrate: migrate0040Notifications},
 		{ID: "202612020101_webhook_arrivals", Migrate: migrate0101WebhookArrivals},
+		{ID: "202612020500_members_search", Migrate: migrate0050MembersSearch},
 	}
 }
 

@@ -20,15 +20,28 @@ import (
 // once (-benchtime=1x); the medians are the result.
 func BenchmarkSearchMembers100k(b *testing.B) {
 	const users = 100_000
-	searches := []struct{ name, term string }{
-		{"email, 1 match", "user042170"},
-		{"name, 12,500 matches", "Wang"},
-		{"name, 10 matches", "zhang wei 00100"},
-		{"mobile, 10,000 matches", "1380004"},
-		{"job number, 100 matches", "E0123"},
-		{"userid, 10,000 matches", "u09"},
-		{"every user (email, userid)", "u"},
-		{"no match", "nobody"},
+	searches := []struct {
+		name string
+		q    models.MemberQuery
+	}{
+		{"name part, 12,500 matches", models.MemberQuery{Search: "Wang"}},
+		{"name part, 1 match", models.MemberQuery{Search: "ei 042170"}},
+		{"CJK char, 6,250 matches", models.MemberQuery{Search: "丰"}},
+		{"CJK pair, 780 matches", models.MemberQuery{Search: "张三"}},
+		{"e-mail domain, every user", models.MemberQuery{Search: "acme.example"}},
+		{"e-mail domain, 1,000 matches", models.MemberQuery{Search: "example.com"}},
+		{"phone middle, 10,000 matches", models.MemberQuery{Search: "80004"}},
+		{"phone middle, 10 matches", models.MemberQuery{Search: "0004217"}},
+		{"job number middle, 100 matches", models.MemberQuery{Search: "E0123"}},
+		{"userid, 10,000 matches", models.MemberQuery{Search: "u09"}},
+		{"userid, 1 match", models.MemberQuery{Search: "u042170"}},
+		{"prefix, every user", models.MemberQuery{Search: "u"}},
+		{"no match", models.MemberQuery{Search: "nobody"}},
+		{"no match, common grams", models.MemberQuery{Search: "acme.example.com"}},
+		{"broad search by userid", models.MemberQuery{Search: "acme.example", Sort: models.SortByUserID}},
+		{"narrow search by e-mail", models.MemberQuery{Search: "example.com", Sort: models.SortByEmail}},
+		{"every user by e-mail", models.MemberQuery{Sort: models.SortByEmail}},
+		{"in a department, 1,560 matches", models.MemberQuery{DeptID: 7, Search: "Wang"}},
 	}
 	databases := modelstest.BenchDialects(b)
 	for _, d := range databases {
@@ -57,22 +70,24 @@ func BenchmarkSearchMembers100k(b *testing.B) {
 					var each []time.Duration
 					m := median(b, 20, func() {
 						start := time.Now()
-						searchOnce(b, store, models.MemberQuery{Search: s.term})
+						searchOnce(b, store, s.q)
 						each = append(each, time.Since(start))
 					})
 					all = append(all, each...)
-					fmt.Printf("members search, %d users, %-6s %-28s median of 20: %6.2f ms (target < 50 ms)\n", users, d.Name, s.name, ms(m))
+					fmt.Printf("members search, %d users, %-6s %-32s median of 20: %6.2f ms (target < 50 ms) %s\n",
+						users, d.Name, s.name, ms(m), verdict(m))
 				}
 			}
 			slices.Sort(all)
 			b.ReportMetric(ms(all[len(all)/2]), "ms/search-median")
 			b.ReportMetric(ms(all[len(all)-1]), "ms/search-max")
 			b.ReportMetric(ms(first), "ms/firstpage-median")
-			fmt.Printf("members search, %d users, %-6s first page, unfiltered      median of 20: %6.2f ms\n", users, d.Name, ms(first))
+			fmt.Printf("members search, %d users, %-6s %-32s median of 20: %6.2f ms (target < 50 ms) %s\n",
+				users, d.Name, "first page, unfiltered", ms(first), verdict(first))
 			fmt.Printf("members search, %d users, %-6s all %d searches             median: %6.2f ms, slowest: %6.2f ms\n",
 				users, d.Name, len(all), ms(all[len(all)/2]), ms(all[len(all)-1]))
 		})
-		for _, q := range []models.MemberQuery{{}, {Search: "user042170"}, {Search: "Wang"}, {Search: "u"}} {
+		for _, q := range []models.MemberQuery{{}, {Search: "丰"}, {Search: "Wang"}, {Search: "acme.example.com"}, {Search: "u"}} {
 			page, count, err := store.ExplainMemberSearch(ctx, q)
 			if err != nil {
 				b.Fatal(err)
@@ -100,6 +115,14 @@ func median(b *testing.B, n int, f func()) time.Duration {
 	}
 	slices.Sort(d)
 	return d[n/2]
+}
+
+// verdict says whether d meets the 50 ms target, as scripts/bench.sh gathers it.
+func verdict(d time.Duration) string {
+	if d < 50*time.Millisecond {
+		return "ok"
+	}
+	return "MISSED"
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

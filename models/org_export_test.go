@@ -11,9 +11,14 @@ import (
 // runs for q, one string per plan row: SQLite's EXPLAIN QUERY PLAN detail, or MySQL's
 // EXPLAIN row as "table=… type=… key=… rows=… extra=…".
 func (s *Store) ExplainMemberSearch(ctx context.Context, q MemberQuery) (page, count []string, err error) {
-	pageQ, countQ, err := s.memberQueries(ctx, q)
-	if err != nil {
+	plan, err := s.memberQueries(ctx, q.normalized())
+	if err != nil || plan.empty {
 		return nil, nil, err
+	}
+	pageQ, countQ := plan.page, plan.count
+	if plan.all != nil {
+		// One statement gives both.
+		pageQ, countQ = *plan.all, *plan.all
 	}
 	if page, err = s.explain(ctx, pageQ); err != nil {
 		return nil, nil, err

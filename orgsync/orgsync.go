@@ -156,6 +156,10 @@ func (s *Service) Recover(ctx context.Context) error {
 	if n > 0 {
 		s.log.WarnContext(ctx, "marked org syncs whose server stopped during them as interrupted", slog.Int("runs", n))
 	}
+	// A run that stopped with its server may have left users unindexed for search.
+	if _, err := s.store.IndexPendingMembers(ctx, 0); err != nil {
+		return fmt.Errorf("orgsync: recover: %w", err)
+	}
 	return nil
 }
 
@@ -318,6 +322,14 @@ func (s *Service) execute(ctx context.Context, run models.SyncRun, client *dingt
 	}()
 
 	err := s.work(workCtx, p, client)
+	// Whatever the walk wrote is searchable either way (the search reads users not yet
+	// indexed directly); indexing the rest now makes the search fast again. Before the
+	// end is recorded, so that a finished run means an up-to-date index.
+	if n, ierr := s.store.IndexPendingMembers(workCtx, 0); ierr != nil && workCtx.Err() == nil {
+		s.log.WarnContext(ctx, "org sync: index members for search", append(runAttrs(p.snapshot()), slog.Any("error", ierr))...)
+	} else if n > 0 {
+		s.log.DebugContext(ctx, "org sync: indexed members for search", append(runAttrs(p.snapshot()), slog.Int("users", n))...)
+	}
 	stopFlush()
 	<-flushed
 	if cause := context.Cause(workCtx); errors.Is(cause, errTakenOver) {
@@ -401,6 +413,12 @@ func (s *Service) flushLoop(ctx context.Context, p *progress, stopWork context.C
 		case <-ctx.Done():
 			return
 		case <-tick.Chan():
+		}
+		// On SQLite the walk leaves its users' search grams to be written in batches
+		// (see models.Store.UpsertDingTalkUsersIndexLater): one batch a tick, while the
+		// walk waits on DingTalk's rate limit, so that little is left for its end.
+		if _, err := s.store.IndexPendingMembers(ctx, 1); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "org sync: index members for search", append(runAttrs(p.snapshot()), slog.Any("error", err))...)
 		}
 		now := s.now()
 		if !p.takeDirty() && now.Sub(lastWrite) < s.opts.StaleAfter/4 {

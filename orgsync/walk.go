@@ -409,7 +409,8 @@ func (j *job) syncMembers(ctx context.Context, dept int64) error {
 				})
 			}
 		}
-		changed, err := j.store.UpsertDingTalkUsers(ctx, fresh, j.now())
+		// Their search grams are written once the walk is over, in large batches.
+		changed, err := j.store.UpsertDingTalkUsersIndexLater(ctx, fresh, j.now())
 		if err != nil {
 			return err
 		}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/dingfluence/dingfluence/models"
 	"github.com/dingfluence/dingfluence/models/modelstest"
 )
@@ -27,19 +25,30 @@ func BenchmarkMembersPage100k(b *testing.B) {
 		{"search by email prefix", "?q=user04217"},
 		{"search by name", "?q=Wang"},
 		{"search by phone", "?q=1380004"},
+		{"phone middle", "?q=80004"},
+		{"e-mail domain", "?q=acme.example"},
 		{"search, page 3", "?q=user0&page=3"},
+		{"sorted by userid", "?sort=userid&dir=desc"},
 	}
 	for _, db := range databases {
 		b.Run(db.Name, func(b *testing.B) {
 			app := startApp(b, func(c *Config) { c.DB = db.DSN(b) })
-			seedMembers(b, app.Store.DB(), users)
+			seedMembers(b, app.Store, users)
+			// As orgsync does after a sync that wrote users.
+			if err := app.Store.AnalyzeOrgTables(b.Context()); err != nil {
+				b.Fatal(err)
+			}
 			client := newClient(b)
 			signIn(b, client, app.URL, "admin", testAdminPassword)
 			for _, p := range pages {
 				median := medianRequest(b, client, app.URL+"/admin/dingtalk/members"+p.query, 20)
 				ms := float64(median.Microseconds()) / 1000
 				b.ReportMetric(ms, "ms/"+slug(p.name))
-				fmt.Printf("members page, %d users, %-6s %-24s median of 20: %6.2f ms (target < 50 ms)\n", users, db.Name, p.name, ms)
+				verdict := "ok"
+				if ms >= 50 {
+					verdict = "MISSED"
+				}
+				fmt.Printf("members page, %d users, %-6s %-24s median of 20: %6.2f ms (target < 50 ms) %s\n", users, db.Name, p.name, ms, verdict)
 			}
 		})
 	}
@@ -66,9 +75,9 @@ func medianRequest(b *testing.B, c *http.Client, url string, n int) time.Duratio
 	return durations[n/2]
 }
 
-// seedMembers inserts n DingTalk users in batches, as a sync would leave
-// them; some are matched to a Confluence user.
-func seedMembers(b *testing.B, db *gorm.DB, n int) {
+// seedMembers stores n DingTalk users in batches through the org sync's write
+// (with their sort keys and search index), as a sync would leave them.
+func seedMembers(b *testing.B, store *models.Store, n int) {
 	b.Helper()
 	surnames := []string{"Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang"}
 	batch := make([]models.DingTalkUser, 0, 1000)
@@ -84,7 +93,7 @@ func seedMembers(b *testing.B, db *gorm.DB, n int) {
 			SyncedAt:  now,
 		})
 		if len(batch) == cap(batch) || i == n-1 {
-			if err := db.CreateInBatches(batch, 500).Error; err != nil {
+			if _, err := store.UpsertDingTalkUsers(b.Context(), batch, now); err != nil {
 				b.Fatalf("seed members: %v", err)
 			}
 			batch = batch[:0]

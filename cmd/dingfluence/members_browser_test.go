@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,5 +48,48 @@ func TestLongNamesDoNotWidenTheMembersPage(t *testing.T) {
 	widths = read(t, ctx, "page width", chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
 	if widths[0] > widths[1] {
 		t.Fatalf("the Departments page is %d px wide in a %d px window", widths[0], widths[1])
+	}
+}
+
+// Typing part of a name, a domain or the middle of a phone number into the search box
+// lists the members who have it, and only them, without pressing Search.
+func TestMembersSubstringSearchInBrowser(t *testing.T) {
+	app := startApp(t)
+	users := []models.DingTalkUser{
+		{UserID: "zsf", Name: "张三丰", Email: "zsf@wudang.example", Mobile: "13812345678", Active: true, Activated: true},
+		{UserID: "zs", Name: "张三", Email: "zs@acme.example", Mobile: "13900001111", Active: true, Activated: true},
+		{UserID: "ww", Name: "Wang Wu", Email: "wang.wu@example.com", Mobile: "13700002222", Active: true, Activated: true},
+	}
+	if _, err := app.Store.UpsertDingTalkUsers(t.Context(), users, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t)
+	browserSignIn(t, ctx, app.URL, "/admin/dingtalk/members", "admin", testAdminPassword)
+	do(t, ctx, "members page", pageReady(), chromedp.WaitVisible(css(`#members-table tr[data-userid="ww"]`)))
+	rows := func() string {
+		return `Array.from(document.querySelectorAll("#members-table tbody tr")).map(r => r.dataset.userid).join(" ")`
+	}
+	for _, tt := range []struct{ typed, want string }{
+		{"丰", "zsf"},
+		{"example.com", "ww"},
+		{"0000", "ww zs"}, // sorted by name: Latin before pinyin
+		{"345", "zsf"},
+		{"三", "zs zsf"},
+	} {
+		do(t, ctx, "type "+tt.typed,
+			// Select what is there, so the typing replaces it as a person's would.
+			chromedp.Click(css(`#q`)),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("q").select()`),
+			chromedp.SendKeys(css(`#q`), tt.typed),
+			waitJS(`document.getElementById("q").value === `+strconv.Quote(tt.typed)),
+			waitJS(rows()+` === `+strconv.Quote(tt.want)),
+			htmxIdle(),
+		)
+		if url := read(t, ctx, "address", chromedp.Evaluate[string](`location.search`)); !strings.Contains(url, "q=") {
+			t.Errorf("after typing %q the address %q does not keep the search", tt.typed, url)
+		}
+	}
+	if n := read(t, ctx, "result count", chromedp.Text(css(`#members-count`))); n != "Members found: 2" {
+		t.Errorf("count %q, want 2", n)
 	}
 }
