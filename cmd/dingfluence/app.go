@@ -39,6 +39,7 @@ type App struct {
 	Handler   http.Handler
 	Store     *models.Store
 	db        *gorm.DB
+	events    *models.EventWriter
 	orgSync   *orgsync.Service
 	directory *directory.Service
 	matcher   *matching.Engine
@@ -158,8 +159,10 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	// Continuous workers (the notification dispatcher) are added here with workers.Go.
 	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
 
-	// The webhook inbox: one insert per accepted event; the workers do the rest.
-	inbox := notify.NewInbox(store, confluenceSettings, notify.InboxOptions{Clock: clock, Logger: logger, Metrics: registry})
+	// The webhook inbox: one insert per accepted event, concurrent ones sharing a
+	// commit; the workers do the rest.
+	events := models.NewEventWriter(store, models.EventWriterOptions{Logger: logger})
+	inbox := notify.NewInbox(store, events, confluenceSettings, notify.InboxOptions{Clock: clock, Logger: logger, Metrics: registry})
 
 	bundle, err := locale.NewBundle()
 	if err != nil {
@@ -192,7 +195,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		Inbox:            inbox,
 		WebhookURL:       strings.TrimRight(cfg.BaseURL, "/") + handlers.WebhookPath,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger}, nil
+	return &App{Handler: e, Store: store, db: db, events: events, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, logger: logger}, nil
 }
 
 // clientIPExtractor says where a request's client address comes from. With
@@ -306,6 +309,8 @@ func (a *App) Close() error {
 	a.workers.Shutdown()
 	a.orgSync.Close()
 	a.directory.Close()
+	// After the HTTP server has answered its last webhook, before the database goes.
+	a.events.Close()
 	sqlDB, err := a.db.DB()
 	if err != nil {
 		return err
