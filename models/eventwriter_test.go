@@ -110,6 +110,21 @@ func TestInsertEventsIDs(t *testing.T) {
 			t.Fatalf("InsertEvents: %v", err)
 		}
 		checkStored(t, store, append([]*models.Event{first}, batch...)...)
+
+		// A row that carries more than an arriving webhook keeps all of it.
+		waiting := "1000099"
+		full := []*models.Event{webhookEvent(98), webhookEvent(99)}
+		full[1].WaitingKey, full[1].SpaceName, full[1].EventCounts.Watchers = &waiting, "Docs", 3
+		if err := store.InsertEvents(ctx, full); err != nil {
+			t.Fatalf("InsertEvents: %v", err)
+		}
+		got, err := store.EventByID(ctx, full[1].ID)
+		if err != nil || got.WaitingKey == nil || *got.WaitingKey != waiting || got.SpaceName != "Docs" || got.Watchers != 3 {
+			t.Fatalf("stored %+v, %v; want its waiting key, space name and watchers", got, err)
+		}
+		if err := db.Delete(&models.Event{}, []uint64{full[0].ID, full[1].ID}).Error; err != nil {
+			t.Fatal(err)
+		}
 		for _, e := range batch {
 			if e.ID <= first.ID {
 				t.Fatalf("batch ID %d not after the earlier row's %d", e.ID, first.ID)
