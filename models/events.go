@@ -3,8 +3,10 @@ package models
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 )
 
@@ -186,7 +188,12 @@ func (s *Store) insertEvents(ctx context.Context, events ...*Event) error {
 	// multi-row insert from SQLite's RETURNING and from MySQL's first insert id, which
 	// InnoDB allocates consecutively for an INSERT of a known number of rows
 	// (auto_increment_increment 1, the default; see TestInsertEventsIDs).
-	db := s.db.WithContext(ctx).Session(&gorm.Session{SkipDefaultTransaction: true})
+	//
+	// A one-row insert, what a quiet server mostly writes, is the same statement every
+	// time, so it is prepared once per connection; multi-row ones differ by their row
+	// count, and preparing each would keep up to a hundred statements on every pooled
+	// connection.
+	db := s.db.WithContext(ctx).Session(&gorm.Session{SkipDefaultTransaction: true, PrepareStmt: len(events) == 1})
 	if allIngestOnly(events) {
 		// The pipeline's columns would all be written with the values their defaults
 		// give anyway; leaving them out halves the statement SQLite parses and binds.
@@ -228,4 +235,36 @@ func (s *Store) EventByID(ctx context.Context, id uint64) (Event, error) {
 	var e Event
 	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&e).Error
 	return e, dbError("find event", err)
+}
+
+// MultiRowInsertIDs reports whether the IDs GORM fills in after a multi-row insert are
+// the rows' own. SQLite and MariaDB 10.5+ return them (RETURNING); on MySQL GORM counts
+// on from the first insert id, which is right only while the server steps
+// auto-increment values by 1 (a Galera or group-replication cluster steps by its size).
+func (s *Store) MultiRowInsertIDs(ctx context.Context) (bool, error) {
+	d, ok := s.db.Dialector.(*gormmysql.Dialector)
+	if !ok {
+		return true, nil
+	}
+	if !d.DisableWithReturning && mariaDBWithReturning(d.ServerVersion) {
+		return true, nil
+	}
+	var step int
+	if err := s.db.WithContext(ctx).Raw("SELECT @@auto_increment_increment").Scan(&step).Error; err != nil {
+		return false, fmt.Errorf("read auto_increment_increment: %w", err)
+	}
+	return step == 1, nil
+}
+
+// mariaDBWithReturning reports whether a server version ("10.11.14-MariaDB-…") is
+// MariaDB 10.5 or later, where GORM's MySQL driver inserts with RETURNING.
+func mariaDBWithReturning(version string) bool {
+	if !strings.Contains(version, "MariaDB") {
+		return false
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
+		return false
+	}
+	return major > 10 || major == 10 && minor >= 5
 }

@@ -33,6 +33,10 @@ type EventWriter struct {
 	timeout  time.Duration
 	logger   *slog.Logger
 
+	// idsChecked is set, by the writer goroutine, once the database is known to give
+	// multi-row inserts their own IDs (see Store.MultiRowInsertIDs).
+	idsChecked bool
+
 	mu     sync.Mutex
 	queue  []*eventRequest
 	closed bool
@@ -202,6 +206,14 @@ func (w *EventWriter) write(batch []*eventRequest) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
 	defer cancel()
+	if len(batch) > 1 && !w.idsChecked {
+		if !w.checkMultiRowIDs(ctx) {
+			for _, r := range batch {
+				r.result <- w.store.InsertEvent(ctx, r.event)
+			}
+			return
+		}
+	}
 	err := w.store.InsertEvents(ctx, events)
 	if err == nil || len(batch) == 1 {
 		for _, r := range batch {
@@ -214,4 +226,23 @@ func (w *EventWriter) write(batch []*eventRequest) {
 		r.event.ID = 0
 		r.result <- w.store.InsertEvent(ctx, r.event)
 	}
+}
+
+// checkMultiRowIDs asks the database once whether multi-row inserts get their rows' own
+// IDs. When they do not, every row is written by itself from then on; when it cannot be
+// asked, this batch is (and the question is asked again with the next).
+func (w *EventWriter) checkMultiRowIDs(ctx context.Context) bool {
+	ok, err := w.store.MultiRowInsertIDs(ctx)
+	if err != nil {
+		w.logger.Warn("event writer: check auto-increment step", slog.Any("error", err))
+		return false
+	}
+	w.idsChecked = true
+	if !ok {
+		w.logger.Warn("the database steps auto-increment values by more than 1: webhook events are committed one by one")
+		w.mu.Lock()
+		w.maxBatch = 1
+		w.mu.Unlock()
+	}
+	return ok
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,6 +353,56 @@ func TestEventWriterClose(t *testing.T) {
 		}
 		if err := w.InsertEvent(ctx, webhookEvent(4)); !errors.Is(err, models.ErrEventWriterClosed) {
 			t.Fatalf("insert after Close: %v; want ErrEventWriterClosed", err)
+		}
+	})
+}
+
+// With auto-increment values stepping by 2 (as in a Galera cluster), every row of a
+// batch still gets its own ID: MariaDB 10.5+ returns them, and on MySQL the writer sees
+// the step and commits each row by itself.
+func TestEventWriterAutoIncrementStep(t *testing.T) {
+	modelstest.EachDB(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		want, stepped := true, false
+		if models.Dialect(db) == models.DialectMySQL {
+			stepped = true
+			sqlDB, err := db.DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// One connection, so the session setting holds for every statement.
+			sqlDB.SetMaxOpenConns(1)
+			if err := db.Exec("SET SESSION auto_increment_increment = 2").Error; err != nil {
+				t.Fatal(err)
+			}
+			var version string
+			if err := db.Raw("SELECT VERSION()").Scan(&version).Error; err != nil {
+				t.Fatal(err)
+			}
+			want = strings.Contains(version, "MariaDB")
+		}
+		store := newStore(t, db)
+		if got, err := store.MultiRowInsertIDs(ctx); err != nil || got != want {
+			t.Fatalf("MultiRowInsertIDs = %v, %v; want %v", got, err, want)
+		}
+		queued, all := whenQueued(3)
+		var log batchLog
+		w, start, _ := models.PausedEventWriter(store, models.EventWriterOptions{}, queued, log.hook)
+		t.Cleanup(w.Close)
+		events := []*models.Event{webhookEvent(1), webhookEvent(2), webhookEvent(3)}
+		results := insertAll(ctx, w, events...)
+		<-all
+		start()
+		for i, ch := range results {
+			if err := <-ch; err != nil {
+				t.Fatalf("caller %d: %v", i, err)
+			}
+		}
+		checkStored(t, store, events...)
+		ids := []uint64{events[0].ID, events[1].ID, events[2].ID}
+		slices.Sort(ids)
+		if stepped && (ids[1]-ids[0] != 2 || ids[2]-ids[1] != 2) {
+			t.Fatalf("IDs %v: want them 2 apart, as the session steps", ids)
 		}
 	})
 }
