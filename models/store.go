@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
@@ -29,9 +28,6 @@ type Store struct {
 	box *secretbox.Box
 	// inTx is set on the Store InTx hands to its function: db is that transaction.
 	inTx bool
-	// inserts queues the webhook's event inserts on SQLite (nil on MySQL); see
-	// InsertEvent.
-	inserts *sync.Mutex
 }
 
 // maxTxAttempts bounds how often InTx runs a transaction that lost a deadlock.
@@ -39,11 +35,7 @@ const maxTxAttempts = 3
 
 // NewStore returns a Store on db that seals secrets with box (which must not be nil).
 func NewStore(db *gorm.DB, box *secretbox.Box) *Store {
-	s := &Store{db: db, box: box}
-	if Dialect(db) == DialectSQLite {
-		s.inserts = &sync.Mutex{}
-	}
-	return s
+	return &Store{db: db, box: box}
 }
 
 // DB returns the underlying database handle, for wiring libraries that need one.
@@ -65,7 +57,7 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 	}
 	for attempt := 1; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return fn(&Store{db: tx, box: s.box, inTx: true, inserts: s.inserts})
+			return fn(&Store{db: tx, box: s.box, inTx: true})
 		})
 		if attempt < maxTxAttempts && isDeadlock(err) && ctx.Err() == nil {
 			continue

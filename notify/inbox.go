@@ -21,9 +21,15 @@ import (
 // ID-only payloads are a few hundred bytes, legacy ones a few kilobytes.
 const MaxWebhookBody = 1 << 20
 
-// InboxStore is what the inbox needs from the database (models.Store implements it).
-type InboxStore interface {
+// EventSink stores an accepted event, filling its ID, and returns only once it is
+// committed: models.EventWriter, which shares one commit among concurrent webhooks
+// (models.Store would do too, one commit each).
+type EventSink interface {
 	InsertEvent(ctx context.Context, e *models.Event) error
+}
+
+// InboxStore is what else the inbox needs from the database (models.Store implements it).
+type InboxStore interface {
 	CountWebhookRefusal(ctx context.Context, reason models.WebhookRefusal, now time.Time) error
 	CountWebhookArrival(ctx context.Context, kind models.WebhookArrival, now time.Time) error
 	LoadWebhookHealth(ctx context.Context, since time.Time) (models.WebhookHealth, error)
@@ -87,6 +93,7 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 // happens later, in the workers, so the request is answered in one database write.
 type Inbox struct {
 	store   InboxStore
+	events  EventSink
 	secrets WebhookSecrets
 	clock   clockwork.Clock
 	logger  *slog.Logger
@@ -106,9 +113,9 @@ type InboxOptions struct {
 	Accepted Nudge
 }
 
-// NewInbox builds the inbox.
-func NewInbox(store InboxStore, secrets WebhookSecrets, opts InboxOptions) *Inbox {
-	in := &Inbox{store: store, secrets: secrets, clock: opts.Clock, logger: opts.Logger, accepted: opts.Accepted}
+// NewInbox builds the inbox; accepted events go to events.
+func NewInbox(store InboxStore, events EventSink, secrets WebhookSecrets, opts InboxOptions) *Inbox {
+	in := &Inbox{store: store, events: events, secrets: secrets, clock: opts.Clock, logger: opts.Logger, accepted: opts.Accepted}
 	if in.clock == nil {
 		in.clock = clockwork.NewRealClock()
 	}
@@ -228,7 +235,7 @@ func (in *Inbox) receive(ctx context.Context, req WebhookRequest, now time.Time)
 		return Receipt{Outcome: OutcomeIgnored, Event: w.Event}, nil
 	}
 	e := eventOf(w, req, body, now)
-	if err := in.store.InsertEvent(ctx, &e); err != nil {
+	if err := in.events.InsertEvent(ctx, &e); err != nil {
 		return Receipt{}, refuse(models.RefusalUnavailable, err)
 	}
 	if in.accepted != nil {

@@ -62,7 +62,7 @@ func TestInboxNudgesTheEnricherAfterAStoredEvent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			nudge := notify.NewNudge()
-			in := notify.NewInbox(inboxStore{tt.insertErr}, fixedSecret(secret), notify.InboxOptions{Accepted: nudge})
+			in := notify.NewInbox(inboxStore{tt.insertErr}, inboxStore{tt.insertErr}, fixedSecret(secret), notify.InboxOptions{Accepted: nudge})
 			_, _ = in.Receive(context.Background(), notify.WebhookRequest{
 				ContentType: "application/json", EventKey: tt.eventKey,
 				Signature: confluence.Signature(secret, []byte(tt.body)), Body: strings.NewReader(tt.body),

@@ -42,6 +42,7 @@ type App struct {
 	Handler   http.Handler
 	Store     *models.Store
 	db        *gorm.DB
+	events    *models.EventWriter
 	orgSync   *orgsync.Service
 	directory *directory.Service
 	matcher   *matching.Engine
@@ -168,10 +169,12 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 	if err != nil {
 		return nil, err
 	}
-	// The webhook inbox: one insert per accepted event; the workers do the rest, and the
-	// nudge starts this process's enricher on it at once.
+	// The webhook inbox: one insert per accepted event, concurrent ones sharing a
+	// commit; the workers do the rest, and the nudge starts this process's enricher on
+	// it at once.
+	events := models.NewEventWriter(store, models.EventWriterOptions{Logger: logger})
 	nudge := notify.NewNudge()
-	inbox := notify.NewInbox(store, confluenceSettings, notify.InboxOptions{Clock: clock, Logger: logger, Metrics: registry, Accepted: nudge})
+	inbox := notify.NewInbox(store, events, confluenceSettings, notify.InboxOptions{Clock: clock, Logger: logger, Metrics: registry, Accepted: nudge})
 
 	// Continuous workers (the notification dispatcher) are added here with workers.Go.
 	workers := jobs.NewWorkers(jobs.WorkerOptions{Logger: logger})
@@ -214,7 +217,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		WebhookURL:       strings.TrimRight(cfg.BaseURL, "/") + handlers.WebhookPath,
 		Deliveries:       store,
 	}).Register(e)
-	return &App{Handler: e, Store: store, db: db, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, dispatcher: dispatcher, logger: logger}, nil
+	return &App{Handler: e, Store: store, db: db, events: events, orgSync: orgSync, directory: directorySync, matcher: matcher, scheduler: scheduler, workers: workers, dispatcher: dispatcher, logger: logger}, nil
 }
 
 // workerInstance names this process in the rows its workers claim: host, process id and
@@ -344,6 +347,8 @@ func (a *App) Close() error {
 	a.workers.Shutdown()
 	a.orgSync.Close()
 	a.directory.Close()
+	// After the HTTP server has answered its last webhook, before the database goes.
+	a.events.Close()
 	sqlDB, err := a.db.DB()
 	if err != nil {
 		return err
