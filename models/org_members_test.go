@@ -241,8 +241,13 @@ func TestSearchMembersIndexFollowsSyncs(t *testing.T) {
 				}
 			}
 			if round == 0 {
-				if n, err := store.IndexPendingMembers(ctx, 0); err != nil || n != 2 {
-					t.Fatalf("IndexPendingMembers: %d, %v; want 2 users", n, err)
+				// SQLite leaves the grams to the end of the walk; MySQL writes them with the users.
+				want := 0
+				if models.Dialect(db) == models.DialectSQLite {
+					want = 2
+				}
+				if n, err := store.IndexPendingMembers(ctx, 0); err != nil || n != want {
+					t.Fatalf("IndexPendingMembers: %d, %v; want %d users", n, err, want)
 				}
 			}
 		}
