@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
-	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
 	"golang.org/x/time/rate"
 
@@ -54,7 +51,8 @@ type DingTalkSettings interface {
 type DispatcherOptions struct {
 	Clock  clockwork.Clock // nil → the real clock; drives pacing, leases, backoff and the poll
 	Logger *slog.Logger    // nil → slog.Default()
-	// Instance names this dispatcher in claimed_by; "" → host name and a random suffix.
+	// Instance names this dispatcher in claimed_by; instances sharing a database must
+	// differ (the app passes the id its event workers use).
 	Instance string
 	// Lease is how long a claimed or sending delivery stays this instance's; a sending
 	// row whose lease ran out is taken for interrupted. It must outlast one send with
@@ -101,8 +99,7 @@ func NewDispatcher(store DispatchStore, set DingTalkSettings, opts DispatcherOpt
 		opts.Logger = slog.Default()
 	}
 	if opts.Instance == "" {
-		host, _ := os.Hostname()
-		opts.Instance = models.TruncateRunes(host, 40) + "-" + uuid.NewString()[:8]
+		opts.Instance = "dingfluence" // the app passes its process's instance id
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = DefaultDispatchLease
@@ -349,16 +346,5 @@ func retryLater(err error) bool {
 // retryDelay is the wait before attempt+1: backoff/v5's jittered exponential interval
 // (RetryInitial doubling up to RetryMax, ±50 %).
 func (d *Dispatcher) retryDelay(attempt int) time.Duration {
-	b := &backoff.ExponentialBackOff{
-		InitialInterval:     d.opts.RetryInitial,
-		RandomizationFactor: 0.5,
-		Multiplier:          2,
-		MaxInterval:         d.opts.RetryMax,
-	}
-	b.Reset()
-	wait := d.opts.RetryInitial
-	for range attempt {
-		wait = b.NextBackOff()
-	}
-	return wait
+	return nthBackoff(d.opts.RetryInitial, d.opts.RetryMax, attempt)
 }

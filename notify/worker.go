@@ -112,17 +112,24 @@ func (o Options) withDefaults() Options {
 }
 
 // retryWait is the wait before the next attempt of an event that failed attempts times
-// before: a jittered exponential backoff from backoff/v5.
+// before.
 func (o Options) retryWait(attempts int) time.Duration {
+	return nthBackoff(o.RetryInitial, o.RetryMax, attempts+1)
+}
+
+// nthBackoff is the n-th wait (n ≥ 1) of a jittered exponential backoff from
+// backoff/v5 that starts at initial, doubles and stops growing at max: ±50 % around
+// initial·2^(n-1). The events' workers and the dispatcher both wait by it.
+func nthBackoff(initial, max time.Duration, n int) time.Duration {
 	b := &backoff.ExponentialBackOff{
-		InitialInterval:     o.RetryInitial,
+		InitialInterval:     initial,
 		RandomizationFactor: 0.5,
 		Multiplier:          2,
-		MaxInterval:         o.RetryMax,
+		MaxInterval:         max,
 	}
 	b.Reset()
-	wait := b.NextBackOff()
-	for range attempts {
+	wait := initial
+	for range n {
 		wait = b.NextBackOff()
 	}
 	return wait

@@ -185,7 +185,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger, notice io.Writ
 		notify.Options{Instance: instance, Clock: clock, Logger: logger, Nudge: nudge})
 	fanOut := notify.NewFanOut(store, settingsService, confluenceSettings, bundle,
 		notify.Options{Instance: instance, Clock: clock, Logger: logger})
-	dispatcher := notify.NewDispatcher(store, settingsService, notify.DispatcherOptions{Clock: clock, Logger: logger})
+	dispatcher := notify.NewDispatcher(store, settingsService, notify.DispatcherOptions{Instance: instance, Clock: clock, Logger: logger})
 	workers.Go("notify-enrich", enricher.Run)
 	workers.Go("notify-fanout", fanOut.Run)
 	workers.Go("dispatch", dispatcher.Run)
