@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // The dispatcher's side of the outbox: claim due deliveries, record each send before and
@@ -36,10 +35,7 @@ func (s *Store) ClaimDueDeliveries(ctx context.Context, owner string, now time.T
 			Where("status IN ? AND next_attempt_at <= ?", []DeliveryStatus{DeliveryPending, DeliveryFailed}, now).
 			Where("(lease_until IS NULL OR lease_until <= ?)", now).
 			Order("next_attempt_at, id").Limit(limit)
-		if Dialect(tx.db) == DialectMySQL {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
-		}
-		if err := q.Find(&claimed).Error; err != nil {
+		if err := skipLocked(q).Find(&claimed).Error; err != nil {
 			return dbError("select due deliveries", err)
 		}
 		if len(claimed) == 0 {

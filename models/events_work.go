@@ -41,24 +41,16 @@ type EventDetails struct {
 // migration 0040 so a long title cannot fail the write on MySQL.
 func (d EventDetails) columns() map[string]any {
 	return map[string]any{
-		"title":           cut(d.Title, 500),
-		"space_key":       cut(d.SpaceKey, 255),
-		"space_name":      cut(d.SpaceName, 500),
+		"title":           TruncateRunes(d.Title, 500),
+		"space_key":       TruncateRunes(d.SpaceKey, 255),
+		"space_name":      TruncateRunes(d.SpaceName, 500),
 		"version":         d.Version,
-		"version_message": cut(d.VersionMessage, 2000),
+		"version_message": TruncateRunes(d.VersionMessage, 2000),
 		"minor_edit":      d.MinorEdit,
-		"web_url":         cut(d.WebURL, 1000),
-		"diff_url":        cut(d.DiffURL, 1000),
-		"actor_name":      cut(d.ActorName, 255),
+		"web_url":         TruncateRunes(d.WebURL, 1000),
+		"diff_url":        TruncateRunes(d.DiffURL, 1000),
+		"actor_name":      TruncateRunes(d.ActorName, 255),
 	}
-}
-
-// cut shortens s to at most n characters.
-func cut(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n])
-	}
-	return s
 }
 
 // ClaimEvents claims up to limit events in status that are due (due_at ≤ now) and not
@@ -73,10 +65,7 @@ func (s *Store) ClaimEvents(ctx context.Context, status EventStatus, instance st
 		q := tx.db.WithContext(ctx).
 			Where("status = ? AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?)", status, now, now).
 			Order("due_at, id").Limit(limit)
-		if Dialect(tx.db) == DialectMySQL {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
-		}
-		if err := q.Find(&events).Error; err != nil {
+		if err := skipLocked(q).Find(&events).Error; err != nil {
 			return dbError("claim events", err)
 		}
 		if len(events) == 0 {
@@ -120,7 +109,7 @@ func updateHeld(ctx context.Context, db *gorm.DB, step string, id uint64, instan
 // storing what was learned of the content (details may be nil) and a detail message.
 func (s *Store) SkipEvent(ctx context.Context, id uint64, instance string, from EventStatus, reason SkipReason, details *EventDetails, detail string, now time.Time) error {
 	cols := map[string]any{
-		"status": EventSkipped, "skip_reason": reason, "last_error": cut(detail, 2000),
+		"status": EventSkipped, "skip_reason": reason, "last_error": TruncateRunes(detail, 2000),
 		"lease_until": nil, "processed_at": now, "waiting_key": nil,
 	}
 	if details != nil {
@@ -135,7 +124,7 @@ func (s *Store) SkipEvent(ctx context.Context, id uint64, instance string, from 
 // from, is due again at due, and counts the attempt with its error.
 func (s *Store) RetryEvent(ctx context.Context, id uint64, instance string, from EventStatus, due time.Time, lastError string) error {
 	return updateHeld(ctx, s.db, "retry event", id, instance, from, map[string]any{
-		"attempts": gorm.Expr("attempts + 1"), "due_at": due, "last_error": cut(lastError, 2000), "lease_until": nil,
+		"attempts": gorm.Expr("attempts + 1"), "due_at": due, "last_error": TruncateRunes(lastError, 2000), "lease_until": nil,
 	})
 }
 
@@ -149,7 +138,7 @@ func (s *Store) DeferEvent(ctx context.Context, id uint64, instance string, from
 // the attempts ran out.
 func (s *Store) FailEvent(ctx context.Context, id uint64, instance string, from EventStatus, reason string, now time.Time) error {
 	return updateHeld(ctx, s.db, "fail event", id, instance, from, map[string]any{
-		"status": EventFailed, "attempts": gorm.Expr("attempts + 1"), "last_error": cut(reason, 2000),
+		"status": EventFailed, "attempts": gorm.Expr("attempts + 1"), "last_error": TruncateRunes(reason, 2000),
 		"lease_until": nil, "processed_at": now, "waiting_key": nil,
 	})
 }
@@ -339,7 +328,7 @@ func (s *Store) NotifyEvent(ctx context.Context, n Notification) error {
 			rows[i] = r.EventRecipient
 			rows[i].ID = 0
 			rows[i].EventID = n.ID
-			rows[i].Detail = cut(rows[i].Detail, 500)
+			rows[i].Detail = TruncateRunes(rows[i].Detail, 500)
 			if r.Delivery >= 0 && r.Delivery < len(n.Deliveries) {
 				id := n.Deliveries[r.Delivery].ID
 				rows[i].DeliveryID = &id

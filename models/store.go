@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/dingfluence/dingfluence/secretbox"
 )
@@ -97,4 +98,15 @@ func dbError(step string, err error) error {
 	default:
 		return fmt.Errorf("%s: %w", step, err)
 	}
+}
+
+// skipLocked makes a claim's select skip the rows another instance's transaction has
+// locked (FOR UPDATE SKIP LOCKED) on MySQL/MariaDB, so instances claiming at once get
+// disjoint rows without waiting; SQLite has one writer at a time, which serialises the
+// claims by itself, so the select stays plain there.
+func skipLocked(q *gorm.DB) *gorm.DB {
+	if Dialect(q) == DialectMySQL {
+		return q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+	}
+	return q
 }
